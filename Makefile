@@ -1,0 +1,72 @@
+# orgenv — two commands: `make run` serves the demo, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/orgenv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test test-sqlite test-postgres install env demo lint format bench chromium postgres clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Written once with fresh keys, never overwritten (and never committed).
+.env:
+	@umask 077; { \
+	  echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; \
+	  echo "FERNET_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"; \
+	  echo "DEBUG=false"; \
+	} > .env
+	@echo "wrote .env with fresh SECRET_KEY and FERNET_KEYS"
+
+env: install .env
+
+demo: env
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py demo
+
+run: demo
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	@echo "orgenv is serving http://$(HOST):$(PORT)/ — sign in as admin/admin or alice/alice"
+	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect 15 main start
+	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+	  echo "PostgreSQL did not start on 127.0.0.1:5432"; exit 1
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+
+test-sqlite: install chromium
+	env -u DATABASE_URL $(PY) -m pytest
+
+test-postgres: install chromium postgres
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest
+
+test: install chromium
+	rm -rf artifacts/databases
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+bench: install
+	$(PY) bench/resolve.py
+
+clean:
+	rm -rf $(VENV) staticfiles artifacts .pytest_cache

@@ -1,0 +1,189 @@
+"""Encryption at rest: the key ring and the encrypted model field.
+
+Every variable value, public or secret, is stored as a Fernet token. The key ring is a
+MultiFernet over settings.FERNET_KEYS: the first key encrypts, every key decrypts. It is
+built once per process (rebuilt only when the setting changes, as in tests).
+
+A token that no configured key can decrypt is an error, never a value: the field hands back
+an `Undecryptable` marker that refuses to be used as text, and models that carry encrypted
+fields turn it into a `DecryptionError` naming the table, the column and the row.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import FieldError
+from django.core.signals import setting_changed
+from django.db import models
+from django.dispatch import receiver
+
+_lock = threading.Lock()
+_ring: tuple[tuple[str, ...], MultiFernet] | None = None
+
+
+class DecryptionError(Exception):
+    """A stored value that no key in FERNET_KEYS can decrypt."""
+
+
+class Ciphertext(str):
+    """A Fernet token that is already encrypted: the field stores it as it is.
+
+    Used by rotate_keys and by copies between tables, which move tokens without
+    decrypting them.
+    """
+
+
+class Undecryptable:
+    """What the field returns for a token no key can decrypt. It refuses every use as text."""
+
+    __slots__ = ("table", "column")
+
+    def __init__(self, table: str, column: str) -> None:
+        self.table = table
+        self.column = column
+
+    def error(self, row: object = None) -> DecryptionError:
+        where = f"{self.table}.{self.column}"
+        if row is not None:
+            where += f" (row id={row})"
+        return DecryptionError(
+            f"Cannot decrypt {where}: no key in FERNET_KEYS decrypts it. "
+            "Add the key it was written with to FERNET_KEYS, then run rotate_keys."
+        )
+
+    def _refuse(self, *args: object) -> object:
+        raise self.error()
+
+    __str__ = __len__ = __iter__ = __eq__ = __hash__ = __add__ = __radd__ = _refuse  # type: ignore
+    encode = _refuse
+
+    def __repr__(self) -> str:
+        return f"<Undecryptable {self.table}.{self.column}>"
+
+
+def validate_keys(keys: list[str] | tuple[str, ...]) -> list[str]:
+    """Return one message per unusable key (empty when the list is good)."""
+    if not keys:
+        return ["FERNET_KEYS is empty: at least one key is needed."]
+    problems = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode() if isinstance(key, str) else key)
+        except (ValueError, TypeError):
+            problems.append(
+                f"FERNET_KEYS key #{position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes)."
+            )
+    return problems
+
+
+def key_ring() -> MultiFernet:
+    """The process-wide MultiFernet for the current FERNET_KEYS."""
+    global _ring
+    keys = tuple(settings.FERNET_KEYS)
+    ring = _ring
+    if ring is not None and ring[0] == keys:
+        return ring[1]
+    with _lock:
+        if _ring is None or _ring[0] != keys:
+            problems = validate_keys(keys)
+            if problems:
+                raise DecryptionError(" ".join(problems))
+            _ring = (keys, MultiFernet([Fernet(k.encode()) for k in keys]))
+            _decrypt_cached.cache_clear()
+        return _ring[1]
+
+
+@receiver(setting_changed)
+def _reset_on_setting_change(*, setting: str, **kwargs: object) -> None:
+    global _ring
+    if setting == "FERNET_KEYS":
+        with _lock:
+            _ring = None
+            _decrypt_cached.cache_clear()
+
+
+def encrypt(plaintext: str) -> str:
+    return key_ring().encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+
+@functools.lru_cache(maxsize=65536)
+def _decrypt_cached(token: str) -> str:
+    # Keyed by the token itself: a token is never decrypted twice in a process. Fernet
+    # tokens are unique per encryption, so the cache holds exactly the stored values.
+    return key_ring().decrypt(token.encode("ascii")).decode("utf-8")
+
+
+def decrypt(token: str, *, table: str = "?", column: str = "value", row: object = None) -> str:
+    """Decrypt one token, or raise DecryptionError naming where it came from."""
+    key_ring()  # make sure the cache belongs to the current keys
+    try:
+        return _decrypt_cached(token)
+    except (InvalidToken, UnicodeError, ValueError):
+        raise Undecryptable(table, column).error(row) from None
+
+
+def rotate(token: str) -> str:
+    """Re-encrypt a token with the first key (decrypting with any)."""
+    try:
+        return key_ring().rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise DecryptionError(
+            "A stored value cannot be decrypted with any key in FERNET_KEYS; "
+            "add the key it was written with before rotating."
+        ) from None
+
+
+class EncryptedTextField(models.TextField):
+    """A text column stored as a Fernet token. Only `isnull` lookups make sense on it."""
+
+    description = "Text encrypted at rest with Fernet"
+
+    def get_prep_value(self, value: object) -> object:
+        value = super().get_prep_value(value)
+        if value is None or isinstance(value, Ciphertext):
+            return value
+        if isinstance(value, Undecryptable):
+            raise value.error()
+        return encrypt(str(value))
+
+    def from_db_value(self, value: str | None, expression: object, connection: object) -> object:
+        if value is None:
+            return None
+        try:
+            return decrypt(value)
+        except DecryptionError:
+            return Undecryptable(self.model._meta.db_table, self.column)
+
+    def get_lookup(self, lookup_name: str):  # type: ignore[override]
+        if lookup_name != "isnull":
+            raise FieldError(
+                f"{self.model.__name__}.{self.name} is encrypted: only isnull lookups are "
+                f"possible, not {lookup_name!r}."
+            )
+        return super().get_lookup(lookup_name)
+
+    def get_transform(self, lookup_name: str):  # type: ignore[override]
+        return None
+
+
+class DecryptsLoudly:
+    """Mixin for models with encrypted fields: an undecryptable value fails on load, by row."""
+
+    @classmethod
+    def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
+        for value in values:
+            if isinstance(value, Undecryptable):
+                row = values[field_names.index(cls._meta.pk.attname)] if (
+                    cls._meta.pk.attname in field_names
+                ) else None
+                raise value.error(row)
+        return super().from_db(db, field_names, values)  # type: ignore[misc]
+
+
+def encrypted_fields(model: type[models.Model]) -> list[EncryptedTextField]:
+    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]

@@ -1,0 +1,274 @@
+"""The domain of SPEC "Domain". Models keep only simple derived values; writes with side
+effects live in orgenv.services, reads in orgenv.selectors and orgenv.access."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from .crypto import DecryptsLoudly, EncryptedTextField
+from .validators import (
+    NAME_MAX_LENGTH,
+    environment_guard_errors,
+    validate_environment_label,
+    validate_variable_name,
+    validate_variable_value,
+)
+
+ENVIRONMENT_HELP = (
+    "Optional label such as production, staging or development. A labelled group reaches "
+    "only projects with the same label."
+)
+
+
+def _environment_field() -> models.CharField:
+    return models.CharField(
+        max_length=64, blank=True, validators=[validate_environment_label], help_text=ENVIRONMENT_HELP
+    )
+
+
+class Organization(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "admin"
+        MEMBER = "member", "member"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_org")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class Team(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="teams")
+    slug = models.SlugField(max_length=64)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_teams")
+    history = HistoricalRecords(m2m_fields=[members])
+
+    class Meta:
+        ordering = ["organization__slug", "slug"]
+        constraints = [models.UniqueConstraint(fields=["organization", "slug"], name="team_unique_slug")]
+
+    def __str__(self) -> str:
+        return f"{self.organization.slug}/{self.slug}"
+
+
+class Project(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    environment = _environment_field()
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_projects")
+    teams = models.ManyToManyField(Team, blank=True, related_name="projects")
+    history = HistoricalRecords(m2m_fields=[members, teams])
+
+    class Meta:
+        ordering = ["organization__slug", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="project_unique_slug")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization.slug}/{self.slug}"
+
+    def clean(self) -> None:
+        # Changing a project's label must not leave a labelled group selecting it.
+        if self.pk is None:
+            return
+        errors = []
+        for group in self.granted_groups.exclude(environment=""):
+            errors += environment_guard_errors(
+                group.name, group.environment, [(self.slug, self.environment)]
+            )
+        if errors:
+            raise ValidationError({"environment": errors})
+
+
+class VariableGroup(models.Model):
+    class Access(models.TextChoices):
+        ALL = "all", "all projects"
+        SELECTED = "selected", "selected projects and teams"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="groups")
+    name = models.SlugField(max_length=100)
+    description = models.TextField(blank=True)
+    environment = _environment_field()
+    priority = models.IntegerField(
+        default=0, help_text="Higher priority wins when two groups define the same name."
+    )
+    access = models.CharField(max_length=16, choices=Access.choices, default=Access.SELECTED)
+    projects = models.ManyToManyField(Project, blank=True, related_name="granted_groups")
+    teams = models.ManyToManyField(Team, blank=True, related_name="granted_groups")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[projects, teams])
+
+    class Meta:
+        ordering = ["organization__slug", "name"]
+        verbose_name = "variable group"
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="group_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        # Relabelling a group must not leave it selecting projects of another label.
+        if self.pk is None or not self.environment:
+            return
+        errors = environment_guard_errors(
+            self.name, self.environment, self.projects.values_list("slug", "environment")
+        )
+        if errors:
+            raise ValidationError({"environment": errors})
+
+
+class _Definition(DecryptsLoudly, models.Model):
+    """What a group variable and a project variable share: a name, a value, a secret flag."""
+
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_variable_name])
+    value = EncryptedTextField(blank=True, validators=[validate_variable_value, MaxLengthValidator(65536)])
+    is_secret = models.BooleanField(
+        "secret", default=False, help_text="Secret values are never shown after they are saved."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def clean_fields(self, exclude: object = None) -> None:
+        super().clean_fields(exclude=exclude)
+        if self.value is None:
+            raise ValidationError({"value": "A value is required (it may be empty text)."})
+
+
+class Variable(_Definition):
+    group = models.ForeignKey(VariableGroup, on_delete=models.CASCADE, related_name="variables")
+    history = HistoricalRecords(bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"])
+
+    class Meta(_Definition.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["group", "name"], name="variable_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectVariable(_Definition):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="variables")
+    history = HistoricalRecords(bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"])
+
+    class Meta(_Definition.Meta):
+        verbose_name = "project variable"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="project_variable_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectToken(models.Model):
+    """A runner credential for one project. Only a digest of the secret part is stored."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(
+        max_length=32, unique=True, editable=False, help_text="The public part: oev_<lookup key>."
+    )
+    digest = models.CharField(max_length=128, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["last_used_at", "digest"])
+
+    class Meta:
+        ordering = ["project", "name"]
+        verbose_name = "project token"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="token_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class AuditEvent(models.Model):
+    """An append-only record of something that happened: a resolution, a sign-in, a token
+    issued… It never holds a value. Text snapshots keep it readable after deletes."""
+
+    class Kind(models.TextChoices):
+        RESOLUTION = "resolution", "environment resolved"
+        RESOLUTION_DENIED = "resolution_denied", "token rejected"
+        LOGIN = "login", "signed in"
+        LOGIN_FAILED = "login_failed", "sign-in failed"
+        LOGOUT = "logout", "signed out"
+        TOKEN_ISSUED = "token_issued", "token issued"
+        TOKEN_REVOKED = "token_revoked", "token revoked"
+        CONFIG_APPLIED = "config_applied", "configuration applied"
+        VARIABLES_IMPORTED = "variables_imported", "variables imported"
+        KEYS_ROTATED = "keys_rotated", "keys rotated"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
+    actor = models.CharField(max_length=200, blank=True, help_text="username, token:<prefix> or system:<command>")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    organization_slug = models.CharField(max_length=64, blank=True)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    project_slug = models.CharField(max_length=64, blank=True)
+    group_name = models.CharField(max_length=100, blank=True)
+    token = models.ForeignKey(ProjectToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token_prefix = models.CharField(max_length=32, blank=True)
+    token_name = models.CharField(max_length=100, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    variables = models.JSONField(default=dict, blank=True, help_text="name → source; never a value")
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["organization", "-at"], name="audit_org_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor or 'unknown'} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValidationError("Audit events are append-only: they cannot be changed.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValidationError("Audit events are append-only: prune_audit removes old ones.")

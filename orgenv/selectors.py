@@ -1,0 +1,140 @@
+"""Reads: the layers of a project, fetched in a constant number of queries, and resolved.
+
+The loader fetches rows as tuples with the raw ciphertext (no model instances, no
+decryption); `resolve_project` decrypts only the values that win, or none at all when the
+caller needs only names and sources (the ETag, the member pages' secret rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.db.models import Exists, ExpressionWrapper, F, OuterRef, TextField
+
+from . import crypto
+from .models import Project, ProjectVariable, Variable, VariableGroup
+from .resolution import (
+    Definition,
+    GroupLayer,
+    Reach,
+    Resolution,
+    Resolved,
+    group_reach,
+    group_source,
+    resolve,
+)
+
+
+@dataclass(frozen=True)
+class GroupReach:
+    id: int
+    name: str
+    priority: int
+    environment: str
+    access: str
+    reach: Reach
+
+
+@dataclass
+class ProjectLayers:
+    project: Project
+    groups: list[GroupReach]  # every group of the organization, reaching or not
+    resolution: Resolution  # values are still ciphertext
+    fingerprint: str  # changes whenever anything that affects the result changes
+
+    @property
+    def reaching(self) -> list[GroupReach]:
+        return [g for g in self.groups if g.reach.reaches]
+
+
+def _raw(field: str) -> ExpressionWrapper:
+    # Read the stored token as plain text, so the field does not decrypt it.
+    return ExpressionWrapper(F(field), output_field=TextField())
+
+
+def load_layers(project: Project) -> ProjectLayers:
+    """Three queries whatever the number of groups: groups (with how they reach the project),
+    their variables, the project's variables."""
+    through_projects = VariableGroup.projects.through
+    through_teams = VariableGroup.teams.through
+    team_projects = Project.teams.through
+    groups_rows = (
+        VariableGroup.objects.filter(organization_id=project.organization_id)
+        .annotate(
+            selected=Exists(
+                through_projects.objects.filter(variablegroup_id=OuterRef("pk"), project_id=project.pk)
+            ),
+            via_team=Exists(
+                through_teams.objects.filter(
+                    variablegroup_id=OuterRef("pk"),
+                    team_id__in=team_projects.objects.filter(project_id=project.pk).values("team_id"),
+                )
+            ),
+        )
+        .order_by("name")
+        .values_list("id", "name", "priority", "environment", "access", "selected", "via_team", "updated_at")
+    )
+    groups: list[GroupReach] = []
+    stamp = hashlib.sha256(f"p{project.pk}:{project.environment}".encode())
+    for gid, name, priority, env, access, selected, via_team, updated in groups_rows:
+        reach = group_reach(
+            group_environment=env,
+            access=access,
+            selected=selected,
+            via_team=via_team,
+            project_environment=project.environment,
+        )
+        groups.append(GroupReach(gid, name, priority, env, access, reach))
+        if reach.reaches:
+            stamp.update(f"|g{gid}:{name}:{priority}:{updated.isoformat()}".encode())
+
+    by_id = {g.id: g for g in groups if g.reach.reaches}
+    definitions: dict[int, list[Definition]] = {gid: [] for gid in by_id}
+    if by_id:
+        rows = (
+            Variable.objects.filter(group_id__in=list(by_id))
+            .order_by("group_id", "name")
+            .values_list("group_id", "id", "name", "is_secret", _raw("value"))
+        )
+        for gid, vid, name, is_secret, token in rows:
+            group = by_id[gid]
+            definitions[gid].append(
+                Definition(name, token, is_secret, group_source(group.name), group.priority, ("v", vid))
+            )
+            stamp.update(f"|v{vid}:{name}:{is_secret:d}:{token}".encode())
+
+    project_defs = []
+    rows = (
+        ProjectVariable.objects.filter(project_id=project.pk)
+        .order_by("name")
+        .values_list("id", "name", "is_secret", _raw("value"))
+    )
+    for pvid, name, is_secret, token in rows:
+        project_defs.append(Definition(name, token, is_secret, "project", ref=("p", pvid)))
+        stamp.update(f"|p{pvid}:{name}:{is_secret:d}:{token}".encode())
+
+    resolution = resolve(
+        (GroupLayer(by_id[gid].name, by_id[gid].priority, defs) for gid, defs in definitions.items()),
+        project_defs,
+    )
+    return ProjectLayers(project, groups, resolution, stamp.hexdigest())
+
+
+_TABLES = {"v": Variable._meta.db_table, "p": ProjectVariable._meta.db_table}
+
+
+def reveal(item: Resolved | Definition) -> str:
+    """The plaintext of one resolved value or definition (decrypted once per process)."""
+    kind, row = item.ref
+    return crypto.decrypt(item.value, table=_TABLES[kind], row=row)
+
+
+def resolve_project(project: Project, *, decrypt: bool = True) -> ProjectLayers:
+    """The effective environment of a project. With decrypt=True, winning values are
+    plaintext; shadowed definitions stay encrypted (reveal() them when needed)."""
+    layers = load_layers(project)
+    if decrypt:
+        for resolved in layers.resolution.variables.values():
+            resolved.value = reveal(resolved)
+    return layers

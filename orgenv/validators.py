@@ -1,0 +1,72 @@
+"""The rules of SPEC "Names and values", shared by every write path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NAME_MAX_LENGTH = 255
+RESERVED_PREFIX = "ORGENV_"
+VALUE_MAX_BYTES = 65536
+LABEL_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def validate_variable_name(name: str) -> None:
+    if not name:
+        raise ValidationError("A variable name cannot be empty.", code="required")
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationError(
+            f"A variable name has at most {NAME_MAX_LENGTH} characters; this one has {len(name)}.",
+            code="max_length",
+        )
+    if not NAME_RE.fullmatch(name):
+        raise ValidationError(
+            f"{name!r} is not a valid variable name: use letters, digits and underscores, "
+            "not starting with a digit.",
+            code="invalid_name",
+        )
+    if name.startswith(RESERVED_PREFIX):
+        raise ValidationError(
+            f"{name!r} starts with {RESERVED_PREFIX}, which is reserved for the runner's own "
+            "variables.",
+            code="reserved_name",
+        )
+
+
+def validate_variable_value(value: str) -> None:
+    # Messages never quote the value: it may be a secret.
+    if "\x00" in value:
+        raise ValidationError("A value cannot contain a NUL character.", code="nul")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > VALUE_MAX_BYTES:
+        raise ValidationError(
+            f"A value has at most {VALUE_MAX_BYTES:,} bytes of UTF-8; this one has {size:,}.",
+            code="max_bytes",
+        )
+
+
+def validate_environment_label(label: str) -> None:
+    if label and not LABEL_RE.fullmatch(label):
+        raise ValidationError(
+            f"{label!r} is not a valid environment label: use lower-case letters, digits, "
+            "'-' and '_', starting with a letter or digit.",
+            code="invalid_label",
+        )
+
+
+def environment_guard_errors(
+    group_name: str, group_environment: str, projects: Iterable[tuple[str, str]]
+) -> list[str]:
+    """Messages for each selected (slug, environment) project the group's label keeps out."""
+    if not group_environment:
+        return []
+    return [
+        f"Project {slug!r} is labelled {project_env or '(no environment)'!r} but group "
+        f"{group_name!r} is labelled {group_environment!r}: a labelled group reaches only "
+        "projects with the same label."
+        for slug, project_env in projects
+        if project_env != group_environment
+    ]

@@ -1,0 +1,70 @@
+"""Personas shared by every test module.
+
+- alice administers organization `acme` (staff, admin membership);
+- bob is a member of acme and of project `web`;
+- charlie administers another organization, `globex`, and nothing of acme.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import User
+
+from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
+
+
+@dataclass
+class World:
+    acme: Organization
+    globex: Organization
+    alice: User
+    bob: User
+    charlie: User
+    web: Project
+    globex_app: Project
+
+
+@pytest.fixture
+def world(db) -> World:
+    acme = Organization.objects.create(slug="acme", name="Acme ML")
+    globex = Organization.objects.create(slug="globex", name="Globex")
+    alice = User.objects.create_user("alice", password="alice-password", is_staff=True)
+    bob = User.objects.create_user("bob", password="bob-password")
+    charlie = User.objects.create_user("charlie", password="charlie-password", is_staff=True)
+    Membership.objects.create(user=alice, organization=acme, role="admin")
+    Membership.objects.create(user=bob, organization=acme, role="member")
+    Membership.objects.create(user=charlie, organization=globex, role="admin")
+    web = Project.objects.create(organization=acme, slug="web", name="Web", environment="production")
+    web.members.add(bob)
+    globex_app = Project.objects.create(organization=globex, slug="app", name="App")
+    return World(acme, globex, alice, bob, charlie, web, globex_app)
+
+
+def make_group(org: Organization, name: str, *, variables: dict[str, str] | None = None,
+               secrets: dict[str, str] | None = None, projects: list[Project] = (),
+               teams: list[Team] = (), **fields) -> VariableGroup:
+    """A group with plain and secret variables, granted to projects and teams."""
+    group = VariableGroup.objects.create(organization=org, name=name, **fields)
+    group.projects.add(*projects)
+    group.teams.add(*teams)
+    for name_, value in (variables or {}).items():
+        Variable.objects.create(group=group, name=name_, value=value)
+    for name_, value in (secrets or {}).items():
+        Variable.objects.create(group=group, name=name_, value=value, is_secret=True)
+    return group
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Record which database this session ran on, for .ci/run to check both passes ran."""
+    from pathlib import Path
+
+    from django.db import connection
+
+    if getattr(session, "testscollected", 0) and exitstatus == 0:
+        out = Path(__file__).resolve().parent.parent / "artifacts" / "databases"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / connection.vendor).write_text(
+            f"{session.testscollected} tests passed on {connection.vendor}\n"
+        )
