@@ -178,9 +178,11 @@ class DecryptsLoudly:
     def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
         for value in values:
             if isinstance(value, Undecryptable):
-                row = values[field_names.index(cls._meta.pk.attname)] if (
-                    cls._meta.pk.attname in field_names
-                ) else None
+                row = (
+                    values[field_names.index(cls._meta.pk.attname)]
+                    if (cls._meta.pk.attname in field_names)
+                    else None
+                )
                 raise value.error(row)
         return super().from_db(db, field_names, values)  # type: ignore[misc]
 

@@ -26,7 +26,10 @@ ENVIRONMENT_HELP = (
 
 def _environment_field() -> models.CharField:
     return models.CharField(
-        max_length=64, blank=True, validators=[validate_environment_label], help_text=ENVIRONMENT_HELP
+        max_length=64,
+        blank=True,
+        validators=[validate_environment_label],
+        help_text=ENVIRONMENT_HELP,
     )
 
 
@@ -47,14 +50,20 @@ class Membership(models.Model):
         ADMIN = "admin", "admin"
         MEMBER = "member", "member"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     history = HistoricalRecords()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_org")
+            models.UniqueConstraint(
+                fields=["user", "organization"], name="membership_unique_user_org"
+            )
         ]
 
     def __str__(self) -> str:
@@ -64,23 +73,31 @@ class Membership(models.Model):
 class Team(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="teams")
     slug = models.SlugField(max_length=64)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_teams")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_teams"
+    )
     history = HistoricalRecords(m2m_fields=[members])
 
     class Meta:
         ordering = ["organization__slug", "slug"]
-        constraints = [models.UniqueConstraint(fields=["organization", "slug"], name="team_unique_slug")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="team_unique_slug")
+        ]
 
     def __str__(self) -> str:
         return f"{self.organization.slug}/{self.slug}"
 
 
 class Project(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="projects"
+    )
     slug = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
     environment = _environment_field()
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_projects")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_projects"
+    )
     teams = models.ManyToManyField(Team, blank=True, related_name="projects")
     history = HistoricalRecords(m2m_fields=[members, teams])
 
@@ -149,7 +166,9 @@ class _Definition(DecryptsLoudly, models.Model):
     """What a group variable and a project variable share: a name, a value, a secret flag."""
 
     name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_variable_name])
-    value = EncryptedTextField(blank=True, validators=[validate_variable_value, MaxLengthValidator(65536)])
+    value = EncryptedTextField(
+        blank=True, validators=[validate_variable_value, MaxLengthValidator(65536)]
+    )
     is_secret = models.BooleanField(
         "secret", default=False, help_text="Secret values are never shown after they are saved."
     )
@@ -167,7 +186,9 @@ class _Definition(DecryptsLoudly, models.Model):
 
 class Variable(_Definition):
     group = models.ForeignKey(VariableGroup, on_delete=models.CASCADE, related_name="variables")
-    history = HistoricalRecords(bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"])
+    history = HistoricalRecords(
+        bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"]
+    )
 
     class Meta(_Definition.Meta):
         constraints = [
@@ -180,7 +201,9 @@ class Variable(_Definition):
 
 class ProjectVariable(_Definition):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="variables")
-    history = HistoricalRecords(bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"])
+    history = HistoricalRecords(
+        bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"]
+    )
 
     class Meta(_Definition.Meta):
         verbose_name = "project variable"
@@ -239,7 +262,9 @@ class AuditEvent(models.Model):
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
-    actor = models.CharField(max_length=200, blank=True, help_text="username, token:<prefix> or system:<command>")
+    actor = models.CharField(
+        max_length=200, blank=True, help_text="username, token:<prefix> or system:<command>"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -247,10 +272,14 @@ class AuditEvent(models.Model):
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     organization_slug = models.CharField(max_length=64, blank=True)
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     project_slug = models.CharField(max_length=64, blank=True)
     group_name = models.CharField(max_length=100, blank=True)
-    token = models.ForeignKey(ProjectToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    token = models.ForeignKey(
+        ProjectToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     token_prefix = models.CharField(max_length=32, blank=True)
     token_name = models.CharField(max_length=100, blank=True)
     address = models.GenericIPAddressField(null=True, blank=True)
@@ -263,7 +292,9 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["organization", "-at"], name="audit_org_at")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} by {self.actor or 'unknown'} at {self.at:%Y-%m-%d %H:%M:%S}"
+        return (
+            f"{self.get_kind_display()} by {self.actor or 'unknown'} at {self.at:%Y-%m-%d %H:%M:%S}"
+        )
 
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None and not kwargs.get("force_insert"):

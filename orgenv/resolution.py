@@ -152,15 +152,24 @@ def resolve(groups: Iterable[GroupLayer], project: Iterable[Definition]) -> Reso
         previous = variables.get(definition.name)
         if previous is not None:
             shadowed = [
-                Definition(previous.name, previous.value, previous.is_secret, previous.source,
-                           ref=previous.ref),
+                Definition(
+                    previous.name,
+                    previous.value,
+                    previous.is_secret,
+                    previous.source,
+                    ref=previous.ref,
+                ),
                 *previous.shadowed,
             ]
             # A project override settles the clash: there is no ambiguity left to report.
             conflicts = [c for c in conflicts if c.name != definition.name]
         variables[definition.name] = Resolved(
-            definition.name, definition.value, definition.is_secret, PROJECT_SOURCE,
-            definition.ref, shadowed,
+            definition.name,
+            definition.value,
+            definition.is_secret,
+            PROJECT_SOURCE,
+            definition.ref,
+            shadowed,
         )
 
     return Resolution(dict(sorted(variables.items())), sorted(conflicts, key=lambda c: c.name))

@@ -63,17 +63,23 @@ def load_layers(project: Project) -> ProjectLayers:
         VariableGroup.objects.filter(organization_id=project.organization_id)
         .annotate(
             selected=Exists(
-                through_projects.objects.filter(variablegroup_id=OuterRef("pk"), project_id=project.pk)
+                through_projects.objects.filter(
+                    variablegroup_id=OuterRef("pk"), project_id=project.pk
+                )
             ),
             via_team=Exists(
                 through_teams.objects.filter(
                     variablegroup_id=OuterRef("pk"),
-                    team_id__in=team_projects.objects.filter(project_id=project.pk).values("team_id"),
+                    team_id__in=team_projects.objects.filter(project_id=project.pk).values(
+                        "team_id"
+                    ),
                 )
             ),
         )
         .order_by("name")
-        .values_list("id", "name", "priority", "environment", "access", "selected", "via_team", "updated_at")
+        .values_list(
+            "id", "name", "priority", "environment", "access", "selected", "via_team", "updated_at"
+        )
     )
     groups: list[GroupReach] = []
     stamp = hashlib.sha256(f"p{project.pk}:{project.environment}".encode())
@@ -100,7 +106,9 @@ def load_layers(project: Project) -> ProjectLayers:
         for gid, vid, name, is_secret, token in rows:
             group = by_id[gid]
             definitions[gid].append(
-                Definition(name, token, is_secret, group_source(group.name), group.priority, ("v", vid))
+                Definition(
+                    name, token, is_secret, group_source(group.name), group.priority, ("v", vid)
+                )
             )
             stamp.update(f"|v{vid}:{name}:{is_secret:d}:{token}".encode())
 
@@ -115,7 +123,10 @@ def load_layers(project: Project) -> ProjectLayers:
         stamp.update(f"|p{pvid}:{name}:{is_secret:d}:{token}".encode())
 
     resolution = resolve(
-        (GroupLayer(by_id[gid].name, by_id[gid].priority, defs) for gid, defs in definitions.items()),
+        (
+            GroupLayer(by_id[gid].name, by_id[gid].priority, defs)
+            for gid, defs in definitions.items()
+        ),
         project_defs,
     )
     return ProjectLayers(project, groups, resolution, stamp.hexdigest())

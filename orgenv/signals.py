@@ -31,7 +31,8 @@ def group_projects_changed(sender, instance, action, reverse, model, pk_set, **k
         stray = [p for p in projects if p.organization_id != group.organization_id]
         if stray:
             raise ValidationError(
-                f"Project {stray[0].slug!r} belongs to another organization than group {group.name!r}."
+                f"Project {stray[0].slug!r} belongs to another organization "
+                f"than group {group.name!r}."
             )
         errors = environment_guard_errors(
             group.name, group.environment, [(p.slug, p.environment) for p in projects]

@@ -36,15 +36,24 @@ def world(db) -> World:
     Membership.objects.create(user=alice, organization=acme, role="admin")
     Membership.objects.create(user=bob, organization=acme, role="member")
     Membership.objects.create(user=charlie, organization=globex, role="admin")
-    web = Project.objects.create(organization=acme, slug="web", name="Web", environment="production")
+    web = Project.objects.create(
+        organization=acme, slug="web", name="Web", environment="production"
+    )
     web.members.add(bob)
     globex_app = Project.objects.create(organization=globex, slug="app", name="App")
     return World(acme, globex, alice, bob, charlie, web, globex_app)
 
 
-def make_group(org: Organization, name: str, *, variables: dict[str, str] | None = None,
-               secrets: dict[str, str] | None = None, projects: list[Project] = (),
-               teams: list[Team] = (), **fields) -> VariableGroup:
+def make_group(
+    org: Organization,
+    name: str,
+    *,
+    variables: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    projects: list[Project] = (),
+    teams: list[Team] = (),
+    **fields,
+) -> VariableGroup:
     """A group with plain and secret variables, granted to projects and teams."""
     group = VariableGroup.objects.create(organization=org, name=name, **fields)
     group.projects.add(*projects)

@@ -46,8 +46,10 @@ def test_tampered_ciphertext_raises(world):
     token = raw_value(variable.pk)
     tampered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {Variable._meta.db_table} SET value = %s WHERE id = %s",
-                       [tampered, variable.pk])
+        cursor.execute(
+            f"UPDATE {Variable._meta.db_table} SET value = %s WHERE id = %s",
+            [tampered, variable.pk],
+        )
     with pytest.raises(crypto.DecryptionError):
         Variable.objects.get(pk=variable.pk)
 

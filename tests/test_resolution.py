@@ -9,7 +9,8 @@ from orgenv.resolution import Definition, GroupLayer, group_reach, resolve
 
 def layer(name: str, priority: int = 0, **values: str) -> GroupLayer:
     return GroupLayer(
-        name, priority,
+        name,
+        priority,
         [Definition(k, v, False, f"group:{name}", priority) for k, v in values.items()],
     )
 
@@ -33,11 +34,19 @@ def project(**values: str) -> list[Definition]:
         # the project overrides any group
         ([layer("a", 99, X="a")], {"X": "p"}, {"X": "p"}, {"X": "project"}),
         # distinct names all come through
-        ([layer("a", X="1"), layer("b", Y="2")], {"Z": "3"}, {"X": "1", "Y": "2", "Z": "3"},
-         {"X": "group:a", "Y": "group:b", "Z": "project"}),
+        (
+            [layer("a", X="1"), layer("b", Y="2")],
+            {"Z": "3"},
+            {"X": "1", "Y": "2", "Z": "3"},
+            {"X": "group:a", "Y": "group:b", "Z": "project"},
+        ),
         # names are case-sensitive
-        ([layer("a", x="lower"), layer("b", X="upper")], {}, {"x": "lower", "X": "upper"},
-         {"x": "group:a", "X": "group:b"}),
+        (
+            [layer("a", x="lower"), layer("b", X="upper")],
+            {},
+            {"x": "lower", "X": "upper"},
+            {"x": "group:a", "X": "group:b"},
+        ),
         # nothing at all
         ([], {}, {}, {}),
     ],
@@ -110,7 +119,10 @@ def test_a_project_override_of_a_secret_takes_its_own_secret_flag():
 )
 def test_reach_and_the_environment_guard(group_env, access, selected, via_team, project_env, how):
     reach = group_reach(
-        group_environment=group_env, access=access, selected=selected, via_team=via_team,
+        group_environment=group_env,
+        access=access,
+        selected=selected,
+        via_team=via_team,
         project_environment=project_env,
     )
     assert reach.how == how
@@ -118,6 +130,11 @@ def test_reach_and_the_environment_guard(group_env, access, selected, via_team, 
 
 
 def test_a_guarded_group_says_which_labels_kept_it_out():
-    reach = group_reach(group_environment="production", access="all", selected=False,
-                        via_team=False, project_environment="staging")
+    reach = group_reach(
+        group_environment="production",
+        access="all",
+        selected=False,
+        via_team=False,
+        project_environment="staging",
+    )
     assert "'production'" in reach.skipped_because and "'staging'" in reach.skipped_because

@@ -16,15 +16,26 @@ def test_a_project_gets_groups_for_all_selected_and_through_a_team(world):
     make_group(world.acme, "team", teams=[team], variables={"C": "3"})
     make_group(world.acme, "elsewhere", variables={"D": "4"})
     layers = resolve_project(world.web)
-    assert layers.resolution.sources == {"A": "group:everyone", "B": "group:chosen", "C": "group:team"}
+    assert layers.resolution.sources == {
+        "A": "group:everyone",
+        "B": "group:chosen",
+        "C": "group:team",
+    }
     assert {g.name: g.reach.how for g in layers.groups} == {
-        "chosen": "selected", "elsewhere": None, "everyone": "all", "team": "team"
+        "chosen": "selected",
+        "elsewhere": None,
+        "everyone": "all",
+        "team": "team",
     }
 
 
 def test_a_labelled_group_skips_a_project_with_another_label(world):
-    staging = Project.objects.create(organization=world.acme, slug="st", name="St", environment="staging")
-    make_group(world.acme, "prod", access="all", environment="production", secrets={"S": "prod-secret"})
+    staging = Project.objects.create(
+        organization=world.acme, slug="st", name="St", environment="staging"
+    )
+    make_group(
+        world.acme, "prod", access="all", environment="production", secrets={"S": "prod-secret"}
+    )
     assert resolve_project(staging).resolution.variables == {}
     assert resolve_project(world.web).resolution.variables["S"].value == "prod-secret"
 
@@ -57,9 +68,15 @@ def test_resolution_runs_a_constant_number_of_queries(world, django_assert_num_q
     team = Team.objects.create(organization=world.acme, slug="t")
     world.web.teams.add(team)
     for i in range(groups):
-        make_group(world.acme, f"g{i:02}", teams=[team] if i % 2 else [],
-                   projects=[] if i % 2 else [world.web], priority=i % 3,
-                   variables={f"V{i}": "x", "SHARED": str(i)}, secrets={f"S{i}": "s"})
+        make_group(
+            world.acme,
+            f"g{i:02}",
+            teams=[team] if i % 2 else [],
+            projects=[] if i % 2 else [world.web],
+            priority=i % 3,
+            variables={f"V{i}": "x", "SHARED": str(i)},
+            secrets={f"S{i}": "s"},
+        )
     ProjectVariable.objects.create(project=world.web, name="SHARED", value="p")
     # 1. the organization's groups, with whether each is selected or reached through a team
     # 2. the variables of the groups that reach the project
