@@ -9,6 +9,7 @@ from django.core.validators import MaxLengthValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from .actors import history_user
 from .crypto import DecryptsLoudly, EncryptedTextField
 from .validators import (
     NAME_MAX_LENGTH,
@@ -33,10 +34,25 @@ def _environment_field() -> models.CharField:
     )
 
 
+class HistoryActor(models.Model):
+    """Extra column of every history table: who acted, as text (a username, a token prefix or
+    system:<command>), so commands are attributed even without a user."""
+
+    history_actor = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+def _history(**kwargs: object) -> HistoricalRecords:
+    kwargs["bases"] = [*kwargs.get("bases", []), HistoryActor]
+    return HistoricalRecords(get_user=history_user, **kwargs)
+
+
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    history = HistoricalRecords()
+    history = _history()
 
     class Meta:
         ordering = ["slug"]
@@ -57,7 +73,7 @@ class Membership(models.Model):
         Organization, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-    history = HistoricalRecords()
+    history = _history()
 
     class Meta:
         constraints = [
@@ -76,7 +92,7 @@ class Team(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_teams"
     )
-    history = HistoricalRecords(m2m_fields=[members])
+    history = _history(m2m_fields=[members])
 
     class Meta:
         ordering = ["organization__slug", "slug"]
@@ -99,7 +115,7 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, blank=True, related_name="orgenv_projects"
     )
     teams = models.ManyToManyField(Team, blank=True, related_name="projects")
-    history = HistoricalRecords(m2m_fields=[members, teams])
+    history = _history(m2m_fields=[members, teams])
 
     class Meta:
         ordering = ["organization__slug", "slug"]
@@ -139,7 +155,7 @@ class VariableGroup(models.Model):
     projects = models.ManyToManyField(Project, blank=True, related_name="granted_groups")
     teams = models.ManyToManyField(Team, blank=True, related_name="granted_groups")
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(m2m_fields=[projects, teams])
+    history = _history(m2m_fields=[projects, teams])
 
     class Meta:
         ordering = ["organization__slug", "name"]
@@ -186,9 +202,7 @@ class _Definition(DecryptsLoudly, models.Model):
 
 class Variable(_Definition):
     group = models.ForeignKey(VariableGroup, on_delete=models.CASCADE, related_name="variables")
-    history = HistoricalRecords(
-        bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"]
-    )
+    history = _history(bases=[DecryptsLoudly], excluded_fields=["updated_at"])
 
     class Meta(_Definition.Meta):
         constraints = [
@@ -201,9 +215,7 @@ class Variable(_Definition):
 
 class ProjectVariable(_Definition):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="variables")
-    history = HistoricalRecords(
-        bases=[DecryptsLoudly, models.Model], excluded_fields=["updated_at"]
-    )
+    history = _history(bases=[DecryptsLoudly], excluded_fields=["updated_at"])
 
     class Meta(_Definition.Meta):
         verbose_name = "project variable"
@@ -231,7 +243,7 @@ class ProjectToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    history = HistoricalRecords(excluded_fields=["last_used_at", "digest"])
+    history = _history(excluded_fields=["last_used_at", "digest"])
 
     class Meta:
         ordering = ["project", "name"]

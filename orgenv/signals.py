@@ -6,7 +6,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
+from simple_history.signals import pre_create_historical_record
 
+from .actors import current_actor
 from .models import Project, Team, VariableGroup
 from .validators import environment_guard_errors
 
@@ -59,3 +61,13 @@ def project_teams_changed(sender, instance, action, reverse, model, pk_set, **kw
         _check_same_org(instance.organization_id, Project, pk_set, "Project")
     else:
         _check_same_org(instance.organization_id, Team, pk_set, "Team")
+
+
+@receiver(pre_create_historical_record)
+def attribute_history(sender, history_instance, **kwargs):  # type: ignore[no-untyped-def]
+    """Every history row says who acted, even when no user did (a command, a runner)."""
+    actor = current_actor()
+    if actor is not None:
+        history_instance.history_actor = actor.label
+    elif history_instance.history_user is not None:
+        history_instance.history_actor = history_instance.history_user.get_username()

@@ -1,0 +1,3 @@
+"""URLs of the audit pages (/orgs/<org>/audit/ …)."""
+
+urlpatterns: list = []
