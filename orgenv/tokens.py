@@ -1,0 +1,171 @@
+"""Project tokens: issue, revoke, authenticate (services for the admin, commands and the API).
+
+A token reads `oev_<lookup>.<secret>`: a 12-character lookup key that is stored in clear as
+the `prefix` (`oev_<lookup>`, so a row is found with one indexed query and can be shown in
+lists and audit records), and a 43-character random secret of which only a digest is stored.
+
+The digest is plain SHA-256 of the secret part, hex. The secret carries 256 bits from
+`secrets`, so a keyed or slow hash adds nothing against guessing, and an unkeyed digest keeps
+every token valid when SECRET_KEY is rotated. Digests are compared with hmac.compare_digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import audit
+from .models import AuditEvent, Project, ProjectToken
+
+PREFIX = "oev_"
+LOOKUP_LENGTH = 12
+_LOOKUP_ALPHABET = string.ascii_letters + string.digits
+# What a well-formed token looks like; anything else is refused before touching the database.
+TOKEN_RE = re.compile(r"oev_([A-Za-z0-9]{12})\.([A-Za-z0-9_-]{32,128})")
+# last_used_at is a hint for admins, not an audit trail: write it at most once a minute.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenRejected(Exception):
+    """A presented token that does not authenticate. `reason` is one of REASONS."""
+
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    REASONS = (MALFORMED, UNKNOWN, EXPIRED, REVOKED)
+
+    def __init__(self, reason: str, *, prefix: str = "", token: ProjectToken | None = None) -> None:
+        self.reason = reason
+        self.prefix = prefix  # the public part, when the token could be parsed
+        self.token = token  # the row, for expired and revoked tokens only
+        super().__init__(f"token rejected: {reason}")
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def _new_lookup() -> str:
+    return "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(LOOKUP_LENGTH))
+
+
+@transaction.atomic
+def token_issue(
+    *,
+    project: Project,
+    name: str,
+    days: int | None = None,
+    expires_at: datetime | None = None,
+    created_by: object = None,
+) -> tuple[ProjectToken, str]:
+    """Create a token for `project`; return the row and the full token, which is shown once
+    and never stored. `days` (from now) and `expires_at` are alternatives; neither means the
+    token does not expire."""
+    if days is not None and expires_at is not None:
+        raise ValidationError({"expires_at": "Give either days or expires_at, not both."})
+    if days is not None:
+        if days < 1:
+            raise ValidationError({"days": f"days must be a positive number, not {days}."})
+        expires_at = timezone.now() + timedelta(days=days)
+    elif expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A token needs a name, such as the runner that uses it."})
+    if ProjectToken.objects.filter(project=project, name=name).exists():
+        raise ValidationError(
+            {"name": f"Project {project} already has a token named {name!r}: choose another name."}
+        )
+
+    lookup, secret = _new_lookup(), secrets.token_urlsafe(32)
+    token = ProjectToken(
+        project=project,
+        name=name,
+        prefix=f"{PREFIX}{lookup}",
+        digest=digest(secret),
+        expires_at=expires_at,
+        created_by=created_by,
+    )
+    token.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            token.save()
+    except IntegrityError:
+        # A concurrent issue with the same name won the race (a lookup-key collision in
+        # 62**12 is not worth a retry loop).
+        raise ValidationError(
+            {"name": f"Project {project} already has a token named {name!r}: choose another name."}
+        ) from None
+    audit.record(
+        AuditEvent.Kind.TOKEN_ISSUED,
+        project=project,
+        organization=project.organization,
+        token=token,
+        token_prefix=token.prefix,
+        token_name=token.name,
+        detail={"expires_at": expires_at.isoformat() if expires_at else None},
+    )
+    return token, f"{token.prefix}.{secret}"
+
+
+@transaction.atomic
+def token_revoke(*, token: ProjectToken) -> ProjectToken:
+    """Revoke a token: the very next request with it gets 401. Revoking twice is harmless
+    and keeps the first revocation time."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.record(
+            AuditEvent.Kind.TOKEN_REVOKED,
+            project=token.project,
+            organization=token.project.organization,
+            token=token,
+            token_prefix=token.prefix,
+            token_name=token.name,
+        )
+    return token
+
+
+def parse(raw: str) -> tuple[str, str]:
+    """Split a presented token into (prefix, secret), or raise TokenRejected(malformed)."""
+    match = TOKEN_RE.fullmatch(raw or "")
+    if match is None:
+        prefix = raw[: len(PREFIX) + LOOKUP_LENGTH] if raw.startswith(PREFIX) else ""
+        # Only a prefix made of the lookup alphabet is safe to record.
+        if not re.fullmatch(r"oev_[A-Za-z0-9]{12}", prefix):
+            prefix = ""
+        raise TokenRejected(TokenRejected.MALFORMED, prefix=prefix)
+    return f"{PREFIX}{match.group(1)}", match.group(2)
+
+
+def token_authenticate(raw: str) -> ProjectToken:
+    """The token row for a presented token (with project and organization loaded), or
+    TokenRejected saying why not. One query; a second, at most once a minute, for
+    last_used_at."""
+    prefix, secret = parse(raw)
+    token = (
+        ProjectToken.objects.select_related("project__organization").filter(prefix=prefix).first()
+    )
+    # Compare even when the prefix is unknown, so both cases take the same time.
+    expected = token.digest if token is not None else "0" * 64
+    if not hmac.compare_digest(expected, digest(secret)) or token is None:
+        raise TokenRejected(TokenRejected.UNKNOWN, prefix=prefix)
+    now = timezone.now()
+    if token.revoked_at is not None:
+        raise TokenRejected(TokenRejected.REVOKED, prefix=prefix, token=token)
+    if token.expires_at is not None and token.expires_at <= now:
+        raise TokenRejected(TokenRejected.EXPIRED, prefix=prefix, token=token)
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # A queryset update: no history row, no signal, no full save.
+        ProjectToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
