@@ -1,0 +1,88 @@
+"""Rate limits of the API (rates in settings REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]),
+counted in the Django cache, so CACHE_URL=redis://… shares them between app servers.
+
+- "token": requests per project token;
+- "member": requests per signed-in user on the member endpoint;
+- "auth_failure": rejected tokens per client address. Once an address is over it, every
+  token from that address gets 429 until the window passes, valid ones included: were a
+  valid token still let through, the 429s would tell a guesser which guess was right.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address: REMOTE_ADDR, or, behind ORGENV_TRUSTED_PROXIES proxies, the
+    address the outermost trusted proxy saw. X-Forwarded-For is ignored otherwise, because
+    any client can write it."""
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = getattr(settings, "ORGENV_TRUSTED_PROXIES", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            address = hops[-min(proxies, len(hops))]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+class _CurrentRates(SimpleRateThrottle):
+    # DRF copies the rates at import time; read them per use so settings changes apply.
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class TokenRateThrottle(_CurrentRates):
+    scope = "token"
+
+    def get_cache_key(self, request: Request, view: object) -> str | None:
+        token = request.auth
+        if token is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": token.pk}
+
+
+class MemberRateThrottle(_CurrentRates):
+    scope = "member"
+
+    def get_cache_key(self, request: Request, view: object) -> str | None:
+        if not request.user or not request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class AuthFailureThrottle(_CurrentRates):
+    """Counts failures only: `blocked` is asked before a token is checked, `fail` after a
+    token was rejected."""
+
+    scope = "auth_failure"
+
+    def _load(self, request: Request) -> bool:
+        if self.rate is None:
+            return False
+        address = client_address(request) or "unknown"
+        self.key = self.cache_format % {"scope": self.scope, "ident": address}
+        self.now = self.timer()
+        self.history = [t for t in cache.get(self.key, []) if t > self.now - self.duration]
+        return True
+
+    def blocked(self, request: Request) -> float | None:
+        """Seconds to wait when this address has failed too often, else None."""
+        if not self._load(request) or len(self.history) < self.num_requests:
+            return None
+        return max(1.0, self.duration - (self.now - self.history[-1]))
+
+    def fail(self, request: Request) -> None:
+        if self._load(request):
+            self.history.insert(0, self.now)
+            cache.set(self.key, self.history, self.duration)

@@ -1,0 +1,231 @@
+"""The two environment endpoints: the runner's (project token) and the members' (session).
+
+Both resolve through orgenv.selectors.load_layers (three queries, values still encrypted)
+and write one RESOLUTION audit event in the same transaction as the answer is built: if the
+event cannot be written, nothing is decrypted and the caller gets a 500 without secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError, transaction
+from django.http import HttpResponseNotModified
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import audit
+from ..access import may_see_secrets, projects_for
+from ..crypto import DecryptionError
+from ..formats import FORMATS, environment_payload
+from ..models import AuditEvent, ProjectToken
+from ..selectors import ProjectLayers, load_layers, reveal
+from .authentication import HasProjectToken, ProjectTokenAuthentication, user_agent
+from .renderers import RUNNER_RENDERERS, FormatParameter
+from .serializers import DetailSerializer, EnvironmentSerializer
+from .throttling import MemberRateThrottle, TokenRateThrottle, client_address
+
+logger = logging.getLogger(__name__)
+
+RESOLUTION_HEADER = "X-Orgenv-Resolution"
+
+
+class ResolutionFailed(exceptions.APIException):
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = (
+        "The environment could not be resolved and recorded, so none is served; try again "
+        "or ask an administrator to check the server log."
+    )
+    default_code = "resolution_failed"
+
+
+class OrgenvAPIView(APIView):
+    content_negotiation_class = FormatParameter
+
+    def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # Errors are JSON whatever format was asked for: runners parse `detail`.
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def environment_etag(layers: ProjectLayers, fmt: str) -> str:
+    # Weak: the body carries a fresh resolution_id each time, so only the meaning repeats.
+    return f'W/"{layers.fingerprint[:40]}-{fmt}"'
+
+
+def etag_matches(request: Request, etag: str) -> bool:
+    header = request.META.get("HTTP_IF_NONE_MATCH", "")
+    if not header:
+        return False
+    opaque = etag.removeprefix("W/")
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == opaque:
+            return True
+    return False
+
+
+def record_resolution(
+    request: Request,
+    layers: ProjectLayers,
+    *,
+    actor: str,
+    token: ProjectToken | None = None,
+    **detail: object,
+) -> AuditEvent:
+    """The access event of one resolution: names and sources, never a value."""
+    project = layers.project
+    return audit.record(
+        AuditEvent.Kind.RESOLUTION,
+        actor=actor,
+        user=request.user if request.user and request.user.is_authenticated else None,
+        token=token,
+        token_prefix=token.prefix if token else "",
+        token_name=token.name if token else "",
+        project=project,
+        organization=project.organization,
+        variables=layers.resolution.sources,
+        address=client_address(request),
+        user_agent=user_agent(request),
+        detail=detail,
+    )
+
+
+FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    enum=list(FORMATS),
+    default="json",
+    description='json (default); dotenv: NAME="value" lines, double-quoted with backslash '
+    "escapes; shell: export NAME='value' lines for POSIX sh.",
+)
+ERRORS = {
+    400: OpenApiResponse(DetailSerializer, "Unknown format, or a token in the query string."),
+    401: OpenApiResponse(DetailSerializer, "Missing, invalid, expired or revoked token."),
+    429: OpenApiResponse(DetailSerializer, "Too many requests; see Retry-After."),
+    500: OpenApiResponse(DetailSerializer, "The access event could not be written."),
+}
+
+
+class RunnerEnvironmentView(OrgenvAPIView):
+    """The resolved environment of the project the token belongs to, secrets included."""
+
+    authentication_classes = [ProjectTokenAuthentication]
+    permission_classes = [HasProjectToken]
+    throttle_classes = [TokenRateThrottle]
+    renderer_classes = RUNNER_RENDERERS
+
+    @extend_schema(
+        operation_id="runner_environment",
+        summary="The environment of the token's project",
+        parameters=[FORMAT_PARAMETER],
+        responses={
+            (200, "application/json"): EnvironmentSerializer,
+            (200, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR, "format=dotenv or format=shell: one variable per line."
+            ),
+            304: OpenApiResponse(description="If-None-Match matched the ETag: unchanged."),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request) -> Response | HttpResponseNotModified:
+        token: ProjectToken = request.auth
+        project = token.project
+        fmt = request.accepted_renderer.format
+        try:
+            with transaction.atomic():
+                layers = load_layers(project)
+                etag = environment_etag(layers, fmt)
+                if etag_matches(request, etag):
+                    # Every fetch is traced, an unchanged one too; it costs no decryption.
+                    event = record_resolution(
+                        request,
+                        layers,
+                        actor=f"token:{token.prefix}",
+                        token=token,
+                        format=fmt,
+                        not_modified=True,
+                    )
+                    response = HttpResponseNotModified()
+                    response["ETag"] = etag
+                    response[RESOLUTION_HEADER] = str(event.pk)
+                    return response
+                event = record_resolution(
+                    request, layers, actor=f"token:{token.prefix}", token=token, format=fmt
+                )
+                values = {n: reveal(r) for n, r in layers.resolution.variables.items()}
+        except (DatabaseError, DecryptionError):
+            logger.exception("Resolution of %s for token %s failed", project, token.prefix)
+            raise ResolutionFailed() from None
+        payload = environment_payload(
+            organization=project.organization.slug,
+            project=project.slug,
+            resolution=layers.resolution,
+            values=values,
+        )
+        payload["resolution_id"] = event.pk
+        return Response(payload, headers={"ETag": etag, RESOLUTION_HEADER: str(event.pk)})
+
+
+class MemberEnvironmentView(OrgenvAPIView):
+    """The environment of one project for a signed-in member; secret values are null unless
+    the caller administers the organization."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [MemberRateThrottle]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        operation_id="member_project_environment",
+        summary="A project's environment, for signed-in members (session)",
+        responses={
+            200: EnvironmentSerializer,
+            403: OpenApiResponse(DetailSerializer, "Not signed in."),
+            404: OpenApiResponse(DetailSerializer, "No such project among yours."),
+            500: ERRORS[500],
+        },
+    )
+    def get(self, request: Request, org: str, project: str) -> Response:
+        project = get_object_or_404(
+            projects_for(request.user).select_related("organization"),
+            organization__slug=org,
+            slug=project,
+        )
+        show_secrets = may_see_secrets(request.user, project)
+        try:
+            with transaction.atomic():
+                layers = load_layers(project)
+                event = record_resolution(
+                    request,
+                    layers,
+                    actor=request.user.get_username(),
+                    secrets_shown=show_secrets,
+                )
+                values = {
+                    name: reveal(r) if show_secrets or not r.is_secret else None
+                    for name, r in layers.resolution.variables.items()
+                }
+        except (DatabaseError, DecryptionError):
+            logger.exception("Resolution of %s for %s failed", project, request.user)
+            raise ResolutionFailed() from None
+        payload = environment_payload(
+            organization=project.organization.slug,
+            project=project.slug,
+            resolution=layers.resolution,
+            values=values,
+        )
+        payload["resolution_id"] = event.pk
+        return Response(payload, headers={RESOLUTION_HEADER: str(event.pk)})

@@ -1,0 +1,79 @@
+"""Output formats of a resolved environment: pure functions, text in and text out.
+
+No Django import, no side effect: the API, `resolve_env` and tests share them, and the
+runner CLI keeps its own standard-library copy of the two text renderings.
+
+- json: the SPEC "Runner API" shape (`environment_payload` builds it);
+- dotenv: `NAME="value"` lines, double-quoted with backslash escapes, which python-dotenv
+  (with interpolation off, since it expands `${…}` whatever the quoting), docker's
+  `--env-file` for one-line values, and orgenv's own `import_env` read back unchanged;
+- shell: `export NAME='value'` lines for POSIX sh: inside single quotes nothing is special,
+  and a single quote is written `'\\''` (close, escaped quote, reopen).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .resolution import Resolution
+
+FORMATS = ("json", "dotenv", "shell")
+
+# The escapes python-dotenv decodes inside double quotes, applied in one pass so that a
+# backslash in the value can never combine with what follows it.
+_DOTENV_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_DOTENV_TABLE = str.maketrans(_DOTENV_ESCAPES)
+
+
+def dotenv_quote(value: str) -> str:
+    return '"' + value.translate(_DOTENV_TABLE) + '"'
+
+
+def shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def render_dotenv(variables: Mapping[str, str]) -> str:
+    """One `NAME="value"` line per variable, in the mapping's order."""
+    return "".join(f"{name}={dotenv_quote(value)}\n" for name, value in variables.items())
+
+
+def render_shell(variables: Mapping[str, str]) -> str:
+    """One `export NAME='value'` line per variable, safe to `.` in sh, dash or bash."""
+    return "".join(f"export {name}={shell_quote(value)}\n" for name, value in variables.items())
+
+
+def environment_payload(
+    *,
+    organization: str,
+    project: str,
+    resolution: Resolution,
+    values: Mapping[str, str | None],
+) -> dict[str, Any]:
+    """The SPEC JSON shape. `values` maps each resolved name to its plaintext, or to None
+    where the caller may not see it."""
+    return {
+        "organization": organization,
+        "project": project,
+        "variables": {name: values[name] for name in resolution.variables},
+        "secrets": resolution.secrets,
+        "sources": resolution.sources,
+        "conflicts": [c.as_dict() for c in resolution.conflicts],
+    }
+
+
+def render_json(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def render(fmt: str, payload: Mapping[str, Any]) -> str:
+    """Render a payload (environment_payload's shape) in one of FORMATS."""
+    if fmt == "json":
+        return render_json(payload)
+    if fmt == "dotenv":
+        return render_dotenv(payload["variables"])
+    if fmt == "shell":
+        return render_shell(payload["variables"])
+    raise ValueError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")

@@ -1,0 +1,71 @@
+"""issue_token ORG/PROJECT --name NAME [--days N]: print a new project token, once.
+
+Only the token goes to stdout, so `TOKEN=$(python manage.py issue_token acme/web --name ci)`
+works; what to do with it goes to stderr.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError, CommandParser
+
+from ...actors import current_actor
+from ...management.base import OrgenvCommand
+from ...models import Project
+from ...tokens import token_issue
+
+
+def project_from_label(label: str) -> Project:
+    """The project named ORG/PROJECT, or a CommandError that names it."""
+    org, slash, slug = label.partition("/")
+    if not slash or not org or not slug:
+        raise CommandError(f"{label!r} is not ORG/PROJECT (for example acme/production_db).")
+    project = (
+        Project.objects.select_related("organization")
+        .filter(organization__slug=org, slug=slug)
+        .first()
+    )
+    if project is None:
+        raise CommandError(f"There is no project {slug!r} in organization {org!r}.")
+    return project
+
+
+def validation_message(error: ValidationError) -> str:
+    if hasattr(error, "message_dict"):
+        return " ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
+    return " ".join(error.messages)
+
+
+class Command(OrgenvCommand):
+    help = "Issue a project token for a runner and print it once."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("project", metavar="ORG/PROJECT")
+        parser.add_argument("--name", required=True, help="unique within the project, e.g. ci")
+        parser.add_argument(
+            "--days", type=int, help="the token expires after N days (default: never)"
+        )
+
+    def handle(self, *args: object, **options: object) -> None:
+        project = project_from_label(options["project"])
+        actor = current_actor()
+        try:
+            token, raw = token_issue(
+                project=project,
+                name=options["name"],
+                days=options["days"],
+                created_by=actor.user if actor else None,
+            )
+        except ValidationError as error:
+            raise CommandError(validation_message(error)) from None
+        expiry = (
+            f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC"
+            if token.expires_at
+            else ("does not expire")
+        )
+        self.stderr.write(
+            f"Token {token.name!r} for {project} ({token.prefix}…) {expiry}. It is shown only "
+            "now: store it in the runner's secret store as ORGENV_TOKEN."
+        )
+        self.stdout.write(raw)

@@ -1,0 +1,111 @@
+"""resolve_env ORG/PROJECT [--format json|dotenv|shell] [--explain] [--show-secrets]
+
+Prints a project's effective environment. json, dotenv and shell print every value, secrets
+included: they are what an execution would receive, for an operator who already holds the
+database and the keys. --explain is for reading on a screen and in tickets, so it masks
+secret values unless --show-secrets is given.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandParser
+
+from ... import audit
+from ...formats import FORMATS, environment_payload, render
+from ...management.base import OrgenvCommand
+from ...models import AuditEvent, Project
+from ...selectors import ProjectLayers, resolve_project, reveal
+from .issue_token import project_from_label
+
+MASK = "••••••"
+
+
+class Command(OrgenvCommand):
+    help = "Print the effective environment of a project, with --explain for sources."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("project", metavar="ORG/PROJECT")
+        parser.add_argument("--format", choices=FORMATS, default="json")
+        parser.add_argument(
+            "--explain",
+            action="store_true",
+            help="print each variable's source, what it shadowed, the groups and conflicts",
+        )
+        parser.add_argument(
+            "--show-secrets",
+            action="store_true",
+            help="with --explain, print secret values instead of masking them",
+        )
+
+    def load_layers(self, project: Project, options: dict) -> ProjectLayers:
+        """The one place the layers come from: a time-travelling variant replaces this call."""
+        return resolve_project(project)
+
+    def handle(self, *args: object, **options: object) -> None:
+        project = project_from_label(options["project"])
+        layers = self.load_layers(project, options)
+        audit.record(
+            AuditEvent.Kind.RESOLUTION,
+            project=project,
+            organization=project.organization,
+            variables=layers.resolution.sources,
+            detail={"format": "explain" if options["explain"] else options["format"]},
+        )
+        if options["explain"]:
+            self.stdout.write(explain(layers, show_secrets=options["show_secrets"]), ending="")
+            return
+        values = {name: r.value for name, r in layers.resolution.variables.items()}
+        payload = environment_payload(
+            organization=project.organization.slug,
+            project=project.slug,
+            resolution=layers.resolution,
+            values=values,
+        )
+        self.stdout.write(render(options["format"], payload), ending="")
+
+
+def _shown(value: str, is_secret: bool, show_secrets: bool) -> str:
+    if is_secret and not show_secrets:
+        return MASK
+    return repr(value)
+
+
+def explain(layers: ProjectLayers, *, show_secrets: bool = False) -> str:
+    """A readable account of a resolution: variables, groups, conflicts."""
+    project = layers.project
+    label = project.environment or "no environment label"
+    lines = [f"{project.organization.slug}/{project.slug} ({label})", "", "Variables:"]
+    resolution = layers.resolution
+    if not resolution.variables:
+        lines.append("  (none)")
+    for name, resolved in resolution.variables.items():
+        secret = " [secret]" if resolved.is_secret else ""
+        value = _shown(resolved.value, resolved.is_secret, show_secrets)
+        lines.append(f"  {name} = {value}  from {resolved.source}{secret}")
+        for definition in resolved.shadowed:
+            shadowed = _shown(
+                reveal(definition) if show_secrets or not definition.is_secret else "",
+                definition.is_secret,
+                show_secrets,
+            )
+            lines.append(f"      shadows {definition.source}: {shadowed}")
+    lines += ["", "Groups:"]
+    if not layers.groups:
+        lines.append("  (the organization has no groups)")
+    for group in layers.groups:
+        how = (
+            f"reaches it ({group.reach.how})"
+            if group.reach.reaches
+            else f"does not reach it: {group.reach.skipped_because}"
+        )
+        lines.append(f"  {group.name} (priority {group.priority}) {how}")
+    lines += ["", "Conflicts:"]
+    if not resolution.conflicts:
+        lines.append("  (none)")
+    for conflict in resolution.conflicts:
+        lines.append(
+            f"  {conflict.name}: {conflict.winner} wins over {', '.join(conflict.shadowed)} "
+            "(same priority; the group name that sorts first wins)"
+        )
+    return "\n".join(lines) + "\n"
