@@ -8,3 +8,4 @@ class OrgenvConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, signals  # noqa: F401  (registers checks and receivers)
+        from . import audit_admin, audit_signals  # noqa: F401  (audit receivers, admin)

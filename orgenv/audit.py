@@ -1,25 +1,83 @@
-"""Audit events: one call writes one append-only record. Never pass a value here."""
+"""Audit events: one call writes one append-only record. Never pass a value here.
+
+`record(kind, **fields)` fills what it can from what it is given, so callers stay short:
+the actor from orgenv.actors, the organization and project slugs (kept as text so the
+record stays readable after deletes), the token's prefix and name, the group's name, and
+the address and user agent of a request.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
+
 from .actors import current_actor
 from .models import AuditEvent
 
+# Keyword arguments that would smuggle a value into the record: refused loudly.
+_FORBIDDEN = frozenset({"value", "values", "plaintext"})
 
-def record(kind: str, *, actor: str | None = None, user: Any = None, **fields: Any) -> AuditEvent:
+USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
+
+
+def client_address(request: HttpRequest | None) -> str | None:
+    """The peer address. X-Forwarded-For is not trusted: it is whatever the client sent."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    kind: str,
+    *,
+    actor: str | None = None,
+    user: Any = None,
+    request: HttpRequest | None = None,
+    group: Any = None,
+    **fields: Any,
+) -> AuditEvent:
     """Write one audit event. The actor defaults to the current one (orgenv.actors)."""
+    smuggled = _FORBIDDEN & fields.keys()
+    if smuggled:
+        raise TypeError(f"Audit events never hold values: drop {', '.join(sorted(smuggled))}.")
     current = current_actor()
-    if actor is None:
-        actor = current.label if current else (user.get_username() if user else "")
     if user is None and current is not None:
         user = current.user
-    organization = fields.get("organization")
-    if organization is not None and not fields.get("organization_slug"):
-        fields["organization_slug"] = organization.slug
+    if actor is None:
+        actor = current.label if current else (user.get_username() if user else "")
+
+    if request is not None:
+        fields.setdefault("address", client_address(request))
+        agent = request.META.get("HTTP_USER_AGENT", "")
+        fields.setdefault("user_agent", agent[:USER_AGENT_MAX])
+
+    token = fields.get("token")
+    if token is not None:
+        fields.setdefault("token_prefix", token.prefix)
+        fields.setdefault("token_name", token.name)
+        fields.setdefault("project", token.project)
+
+    if group is not None:
+        fields.setdefault("group_name", group.name)
+        fields.setdefault("organization_id", group.organization_id)
+
     project = fields.get("project")
-    if project is not None and not fields.get("project_slug"):
-        fields["project_slug"] = project.slug
-        fields.setdefault("organization_id", project.organization_id)
+    if project is not None:
+        fields.setdefault("project_slug", project.slug)
+        if "organization" not in fields:
+            fields.setdefault("organization_id", project.organization_id)
+
+    organization = fields.get("organization")
+    if organization is not None:
+        fields.setdefault("organization_slug", organization.slug)
+    elif fields.get("organization_id") and not fields.get("organization_slug"):
+        from .models import Organization
+
+        slug = (
+            Organization.objects.filter(pk=fields["organization_id"])
+            .values_list("slug", flat=True)
+            .first()
+        )
+        fields["organization_slug"] = slug or ""
     return AuditEvent.objects.create(kind=kind, actor=actor, user=user, **fields)

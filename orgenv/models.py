@@ -256,6 +256,22 @@ class ProjectToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+class AuditEventQuerySet(models.QuerySet):
+    """Bulk writes refuse too: an audit record changes or disappears only through `prune`."""
+
+    def update(self, **kwargs: object) -> int:
+        raise ValidationError("Audit events are append-only: they cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValidationError("Audit events are append-only: prune_audit removes old ones.")
+
+    def prune(self, older_than: object) -> int:
+        """Delete events older than `older_than` (a datetime); the one deliberate path."""
+        doomed = self.filter(at__lt=older_than)
+        deleted, _ = models.QuerySet.delete(doomed)
+        return deleted
+
+
 class AuditEvent(models.Model):
     """An append-only record of something that happened: a resolution, a sign-in, a token
     issued… It never holds a value. Text snapshots keep it readable after deletes."""
@@ -298,6 +314,8 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=500, blank=True)
     variables = models.JSONField(default=dict, blank=True, help_text="name → source; never a value")
     detail = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -1,0 +1,174 @@
+"""As-of resolution (orgenv.history): snapshot the live environment at known times, change
+things, and check that resolving each past time gives back each snapshot."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from orgenv.history import AsOfError, find_project, parse_when, resolve_as_of
+from orgenv.models import Project, ProjectVariable, Team, Variable, VariableGroup
+from orgenv.selectors import resolve_project
+
+from .conftest import make_group
+
+
+def _env(layers) -> dict[str, tuple[str, bool, str]]:
+    return {n: (r.value, r.is_secret, r.source) for n, r in layers.resolution.variables.items()}
+
+
+class Snapshots:
+    """Remembers (time, live environment) pairs for one project."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.taken: list[tuple[datetime, dict]] = []
+
+    def take(self) -> None:
+        self.taken.append((timezone.now(), _env(resolve_project(self.project))))
+        # Later changes must get a strictly later history_date than this snapshot.
+        time.sleep(0.002)
+
+    def assert_all_match(self) -> None:
+        for when, expected in self.taken:
+            assert _env(resolve_as_of(self.project, when)) == expected, when
+
+
+def test_as_of_gives_back_every_snapshot_after_edits_deletes_and_renames(world):
+    snaps = Snapshots(world.web)
+    team = Team.objects.create(organization=world.acme, slug="ml")
+    shared = make_group(world.acme, "shared", access="all", variables={"REGION": "eu"})
+    prod = make_group(
+        world.acme,
+        "prod",
+        environment="production",
+        projects=[world.web],
+        variables={"POOL": "10"},
+        secrets={"DB_PASSWORD": "first-password"},
+    )
+    snaps.take()
+
+    # rotate a secret, change a public value, add a project override
+    secret = Variable.objects.get(group=prod, name="DB_PASSWORD")
+    secret.value = "second-password"
+    secret.save()
+    pool = Variable.objects.get(group=prod, name="POOL")
+    pool.value = "20"
+    pool.save()
+    ProjectVariable.objects.create(project=world.web, name="REGION", value="us")
+    snaps.take()
+
+    # rename a group and raise its priority (it now wins the clash), grant through a team
+    shared.name = "shared-renamed"
+    shared.priority = 5
+    shared.save()
+    Variable.objects.create(group=shared, name="POOL", value="99")
+    ml = make_group(world.acme, "ml-secrets", teams=[team], secrets={"WANDB": "wandb-key"})
+    world.web.teams.add(team)
+    snaps.take()
+
+    # delete a variable, a whole group, and the project override; revoke the team grant
+    Variable.objects.get(group=shared, name="POOL").delete()
+    prod.delete()
+    ProjectVariable.objects.filter(project=world.web).delete()
+    ml.teams.remove(team)
+    snaps.take()
+
+    # relabel the project: the labelled group would be skipped (it is gone anyway)
+    world.web.environment = "staging"
+    world.web.save()
+    make_group(world.acme, "late", access="all", variables={"LATE": "yes"})
+    snaps.take()
+
+    assert [len(env) for _, env in snaps.taken] == [3, 3, 4, 1, 2]
+    snaps.assert_all_match()
+
+
+def test_as_of_follows_the_environment_guard_as_it_was(world):
+    snaps = Snapshots(world.web)
+    make_group(
+        world.acme, "prod", access="all", environment="production", secrets={"KEY": "prod-key"}
+    )
+    snaps.take()
+    world.web.environment = "development"
+    world.web.save()
+    snaps.take()
+    assert snaps.taken[0][1] == {"KEY": ("prod-key", True, "group:prod")}
+    assert snaps.taken[1][1] == {}
+    snaps.assert_all_match()
+
+
+def test_a_grant_made_from_the_project_side_is_in_the_groups_past(world):
+    snaps = Snapshots(world.web)
+    group = make_group(world.acme, "chosen", variables={"A": "1"})
+    snaps.take()
+    world.web.granted_groups.add(group)
+    snaps.take()
+    world.web.granted_groups.clear()
+    snaps.take()
+    assert [env for _, env in snaps.taken] == [{}, {"A": ("1", False, "group:chosen")}, {}]
+    snaps.assert_all_match()
+
+
+def test_deleting_a_team_ends_its_grants_in_the_past_too(world):
+    snaps = Snapshots(world.web)
+    team = Team.objects.create(organization=world.acme, slug="ml")
+    world.web.teams.add(team)
+    make_group(world.acme, "ml", teams=[team], variables={"A": "1"})
+    snaps.take()
+    team.delete()
+    snaps.take()
+    assert [env for _, env in snaps.taken] == [{"A": ("1", False, "group:ml")}, {}]
+    snaps.assert_all_match()
+
+
+def test_a_time_before_the_project_existed_is_a_clear_error(world):
+    with pytest.raises(AsOfError, match=r"did not exist at .* \(it was created at "):
+        resolve_as_of(world.web, world.web.history.earliest().history_date - timedelta(days=1))
+
+
+def test_a_deleted_project_is_found_by_its_name_at_that_time(world):
+    make_group(world.acme, "g", access="all", variables={"A": "1"})
+    when = timezone.now()
+    time.sleep(0.002)
+    pk = world.web.pk
+    world.web.delete()
+    past = find_project("acme", "web", when)
+    assert past.pk == pk
+    assert _env(resolve_as_of(past, when)) == {"A": ("1", False, "group:g")}
+    with pytest.raises(AsOfError, match="no project acme/web"):
+        find_project("acme", "web", timezone.now())
+
+
+def test_as_of_runs_a_fixed_number_of_queries(world, django_assert_num_queries):
+    for i in range(4):
+        make_group(world.acme, f"g{i}", access="all", variables={f"V{i}": "x", "W": str(i)})
+    ProjectVariable.objects.create(project=world.web, name="P", value="p")
+    world.web.teams.add(Team.objects.create(organization=world.acme, slug="ml"))
+    when = timezone.now()
+    # project row, project teams, groups, group→project grants, group→team grants,
+    # variables (with the candidate subquery), project variables
+    with django_assert_num_queries(7):
+        resolve_as_of(world.web, when, decrypt=False)
+    assert VariableGroup.objects.count() == 4
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-01-31T14:05:00Z", "2026-01-31T14:05:00+00:00"),
+        ("2026-01-31T14:05:00+02:00", "2026-01-31T14:05:00+02:00"),
+        ("2026-01-31 14:05", "2026-01-31T14:05:00+00:00"),
+        ("2026-01-31", "2026-01-31T00:00:00+00:00"),
+    ],
+)
+def test_it_parses_iso_8601_times_taking_naive_ones_as_utc(text, expected):
+    assert parse_when(text).isoformat() == expected
+
+
+def test_it_rejects_a_time_that_is_not_iso_8601():
+    with pytest.raises(AsOfError, match="not an ISO 8601"):
+        parse_when("yesterday")
