@@ -1,11 +1,164 @@
+"""Member pages: thin and read-only (SPEC "Pages for members").
+
+Who may read a project is decided by orgenv.access.projects_for: the projects a user belongs
+to (directly or through a team) and every project of an organization they administer. Any
+other project, of any organization, existing or not, answers 404: a page never confirms that
+a project the reader may not see exists.
+
+Secret values never reach these pages, not even for organization admins: the pages are for
+reading, the admin is for changing. Values are resolved with decrypt=False and only public
+values are decrypted, one by one, with selectors.reveal.
+"""
+
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from . import access
+from .models import Organization, Project
+from .resolution import PROJECT_SOURCE, Conflict, Definition, Resolved
+from .selectors import ProjectLayers, resolve_project, reveal
+
+GROUP_PREFIX = "group:"
 
 
+@dataclass
+class ProjectSummary:
+    project: Project
+    variables: int
+    secrets: int
+    is_member: bool
+
+
+@dataclass
+class OrganizationProjects:
+    organization: Organization
+    administered: bool
+    projects: list[ProjectSummary]
+
+
+@dataclass
+class ShownDefinition:
+    """A definition as the page shows it: the value is None when it is secret."""
+
+    name: str
+    source: str
+    priority: int | None
+    value: str | None
+    is_secret: bool
+    edit_url: str = ""
+
+
+@dataclass
+class VariableRow(ShownDefinition):
+    shadowed: list[ShownDefinition] = field(default_factory=list)
+    conflict: str = ""
+
+
+@never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    # Replaced by the member pages (project list).
-    return redirect("admin:index")
+    projects = access.projects_for(request.user).select_related("organization")
+    projects = projects.order_by("organization__slug", "slug")
+    member_ids = set(access.member_projects(request.user).values_list("pk", flat=True))
+    admin_ids = access.admin_organization_ids(request.user)
+    organizations = []
+    for organization, items in groupby(projects, key=lambda p: p.organization):
+        summaries = []
+        for project in items:
+            # Three queries per project, nothing decrypted: only names and flags are counted.
+            resolution = resolve_project(project, decrypt=False).resolution
+            summaries.append(
+                ProjectSummary(
+                    project,
+                    variables=len(resolution.variables),
+                    secrets=len(resolution.secrets),
+                    is_member=project.pk in member_ids,
+                )
+            )
+        organizations.append(
+            OrganizationProjects(organization, organization.pk in admin_ids, summaries)
+        )
+    return render(request, "orgenv/home.html", {"organizations": organizations})
+
+
+@never_cache
+@login_required
+def environment(request: HttpRequest, org: str, project: str) -> HttpResponse:
+    readable = access.projects_for(request.user).select_related("organization")
+    project_obj = get_object_or_404(readable, organization__slug=org, slug=project)
+    layers = resolve_project(project_obj, decrypt=False)
+    is_admin = access.is_org_admin(request.user, project_obj.organization_id)
+    context = {
+        "project": project_obj,
+        "is_admin": is_admin,
+        "rows": environment_rows(layers, admin_links=is_admin),
+        "skipped_groups": [
+            g for g in layers.groups if g.reach.skipped_because.startswith("environment guard")
+        ]
+        if is_admin
+        else [],
+        "project_edit_url": _admin_url("project", project_obj.pk) if is_admin else "",
+    }
+    return render(request, "orgenv/environment.html", context)
+
+
+def environment_rows(layers: ProjectLayers, *, admin_links: bool) -> list[VariableRow]:
+    """The rows of the environment page: public values decrypted, secret values left out."""
+    group_ids = {g.name: g.id for g in layers.groups}
+    priorities = {g.name: g.priority for g in layers.groups}
+    conflicts = {c.name: c for c in layers.resolution.conflicts}
+
+    def shown(item: Resolved | Definition) -> dict[str, object]:
+        group = item.source.removeprefix(GROUP_PREFIX) if item.source != PROJECT_SOURCE else ""
+        if not admin_links:
+            url = ""
+        elif group:
+            url = _admin_url("variablegroup", group_ids[group])
+        else:
+            url = _admin_url("project", layers.project.pk)
+        return {
+            "name": item.name,
+            "source": group or PROJECT_SOURCE,
+            "priority": priorities.get(group) if group else None,
+            "value": None if item.is_secret else reveal(item),
+            "is_secret": item.is_secret,
+            "edit_url": url,
+        }
+
+    rows = []
+    for resolved in layers.resolution.variables.values():
+        conflict = conflicts.get(resolved.name)
+        rows.append(
+            VariableRow(
+                **shown(resolved),
+                shadowed=[ShownDefinition(**shown(d)) for d in resolved.shadowed],
+                conflict=conflict_sentence(conflict, priorities) if conflict else "",
+            )
+        )
+    return rows
+
+
+def conflict_sentence(conflict: Conflict, priorities: dict[str, int]) -> str:
+    """'X is defined by groups a and b at the same priority 0; a wins because its name sorts
+    first.'"""
+    winner = conflict.winner.removeprefix(GROUP_PREFIX)
+    names = [winner, *(s.removeprefix(GROUP_PREFIX) for s in conflict.shadowed)]
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    return (
+        f"{conflict.name} is defined by groups {listed} at the same priority "
+        f"{priorities.get(winner, 0)}; {winner} wins because its name sorts first."
+    )
+
+
+def _admin_url(model: str, pk: int) -> str:
+    # Built from the admin's root rather than reversed by name, so the link does not depend
+    # on how the admin registers the model.
+    return f"{reverse('admin:index')}orgenv/{model}/{pk}/change/"
