@@ -1,0 +1,120 @@
+"""Forms of the admin: the write-only secret value, and the group's grant checks.
+
+The secret value widget, decided:
+- a stored secret is never rendered: the textarea of a secret row is always empty, also
+  when the form comes back with errors (then a newly typed secret must be typed again);
+- leaving it blank keeps the stored value; typing anything replaces it (so a secret cannot
+  be set to empty text here: delete the variable instead);
+- un-marking a secret needs the value typed again, since nobody can see the old one;
+- public values are shown and edited as plain multi-line text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from orgenv.models import VariableGroup
+from orgenv.validators import environment_guard_errors
+
+from .base import OrgScopedForm
+
+SECRET_PLACEHOLDER = "•••••• stored, never shown. Leave blank to keep it; type to replace it."
+NEW_SECRET_PLACEHOLDER = "Secret: it will not be shown again after saving."
+
+
+class SecretValueWidget(forms.Textarea):
+    """A textarea that never renders its value."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+class ValueField(forms.CharField):
+    """Multi-line text kept as typed, with browser line endings made Unix ones (a textarea
+    always posts CRLF, which would change every multi-line value on each save)."""
+
+    write_only = False
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value)
+        return text.replace("\r\n", "\n")
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if self.write_only:
+            return bool(data)  # blank keeps the stored secret: nothing changed
+        return super().has_changed(initial, data)
+
+
+class DefinitionForm(OrgScopedForm):
+    """A variable of a group or a project variable (name, value, secret)."""
+
+    value = ValueField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read before the form touches the instance: what is stored now.
+        self.stored_secret = bool(self.instance.pk and self.instance.is_secret)
+        field = self.fields["value"]
+        if self.stored_secret:
+            field.write_only = True
+            field.widget = SecretValueWidget(attrs={"rows": 2, "placeholder": SECRET_PLACEHOLDER})
+        elif self._posted_as_secret():
+            field.widget = SecretValueWidget(
+                attrs={"rows": 2, "placeholder": NEW_SECRET_PLACEHOLDER}
+            )
+
+    def _posted_as_secret(self) -> bool:
+        if not self.is_bound or "is_secret" not in self.fields:
+            return False
+        widget = self.fields["is_secret"].widget
+        return bool(widget.value_from_datadict(self.data, self.files, self.add_prefix("is_secret")))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.stored_secret and cleaned.get("value", "") == "":
+            if cleaned.get("is_secret"):
+                cleaned["value"] = self.instance.value  # blank keeps the stored secret
+            else:
+                self.add_error(
+                    "value",
+                    "Type the value again to make this variable public: a stored secret is "
+                    "never shown, so un-marking it needs the value entered.",
+                )
+        return cleaned
+
+
+class GroupForm(OrgScopedForm):
+    """A variable group; its selected projects must pass the environment guard."""
+
+    class Meta:
+        model = VariableGroup
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        projects = cleaned.get("projects")
+        environment = cleaned.get("environment", "")
+        name = cleaned.get("name") or self.instance.name
+        if projects and environment:
+            # Checked here, before the m2m save, so the m2m_changed guard never has to.
+            pairs = [(p.slug, p.environment) for p in projects]
+            for message in environment_guard_errors(name, environment, pairs):
+                self.add_error("projects", message)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # VariableGroup.clean judges a new label against the projects stored before this
+        # save; this form judges it against the projects being saved (clean() above), which
+        # are what will count. Keep only the errors the form itself found.
+        judged = "projects" in self.fields and "projects" in self.cleaned_data
+        environment = self.cleaned_data.get("environment")
+        before = list(self._errors.get("environment", [])) if judged else None
+        super()._post_clean()
+        if judged and "environment" in self._errors:
+            if before:
+                self._errors["environment"] = self.error_class(before)
+            else:
+                del self._errors["environment"]
+                self.cleaned_data["environment"] = environment

@@ -1,0 +1,84 @@
+"""Project tokens in the admin: issued once, listed by prefix, revoked by an action."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from orgenv.models import ProjectToken
+from orgenv.tokens import TokenRejected, token_authenticate, token_issue
+
+pytestmark = pytest.mark.django_db
+
+TOKENS = "/admin/orgenv/projecttoken/"
+TOKEN_RE = re.compile(r"oev_[A-Za-z0-9_.-]{32,}")
+
+
+def issue_form(project, name: str, **fields: object) -> dict[str, object]:
+    return {"project": str(project.pk), "name": name, "_save": "Save", **fields}
+
+
+def test_a_new_token_is_shown_once_then_only_its_prefix(client, world):
+    client.force_login(world.alice)
+    response = client.post(f"{TOKENS}add/", issue_form(world.web, "ci", days="30"))
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    plaintext = TOKEN_RE.search(response.content.decode()).group(0)
+    token = ProjectToken.objects.get(project=world.web, name="ci")
+    assert plaintext.startswith(token.prefix + ".")
+    assert token.expires_at is not None
+    assert token.created_by == world.alice
+    assert token_authenticate(plaintext) == token
+
+    listing = client.get(TOKENS).content.decode()
+    assert token.prefix in listing
+    assert plaintext not in listing
+    page = client.get(f"{TOKENS}{token.pk}/change/").content.decode()
+    assert token.prefix in page
+    assert plaintext not in page
+
+
+def test_the_revoke_action_revokes_the_selected_tokens(client, world):
+    token, plaintext = token_issue(project=world.web, name="ci")
+    client.force_login(world.alice)
+    response = client.post(
+        TOKENS, {"action": "revoke", "_selected_action": [str(token.pk)], "index": "0"}
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    with pytest.raises(TokenRejected) as rejected:
+        token_authenticate(plaintext)
+    assert rejected.value.reason == TokenRejected.REVOKED
+
+
+def test_charlie_cannot_list_revoke_or_issue_acme_tokens(client, world):
+    token, _ = token_issue(project=world.web, name="ci")
+    client.force_login(world.charlie)
+    assert token.prefix not in client.get(TOKENS).content.decode()
+    client.post(TOKENS, {"action": "revoke", "_selected_action": [str(token.pk)], "index": "0"})
+    token.refresh_from_db()
+    assert token.revoked_at is None
+    response = client.post(f"{TOKENS}add/", issue_form(world.web, "planted"))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not ProjectToken.objects.filter(name="planted").exists()
+
+
+def test_days_and_an_expiry_date_together_are_refused(client, world):
+    client.force_login(world.alice)
+    data = issue_form(world.web, "ci", days="3", expires_at_0="2099-01-01", expires_at_1="00:00:00")
+    response = client.post(f"{TOKENS}add/", data)
+    assert response.status_code == 200
+    assert "either a number of days or an expiry date" in response.content.decode()
+    assert not ProjectToken.objects.exists()
+
+
+def test_a_duplicate_token_name_is_refused_with_a_form_error(client, world):
+    token_issue(project=world.web, name="ci")
+    client.force_login(world.alice)
+    response = client.post(f"{TOKENS}add/", issue_form(world.web, "ci"))
+    assert response.status_code == 200
+    assert ProjectToken.objects.count() == 1
+    assert "already exists" in response.content.decode()
