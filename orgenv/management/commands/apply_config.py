@@ -1,0 +1,92 @@
+"""python manage.py apply_config FILE.yaml [--prune] [--dry-run]"""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError, CommandParser
+from django.db import transaction
+
+from ... import access, configuration
+from ...actors import current_actor
+from ..base import OrgenvCommand
+
+
+class _DryRun(Exception):
+    pass
+
+
+class Command(OrgenvCommand):
+    help = (
+        "Make the database match a YAML file of organizations, teams, projects, groups, grants "
+        "and variables (the format is in SPEC.md). The whole file is validated before anything "
+        "is written; any error rejects it whole, naming the line. Absent keys and lists are "
+        "left as they are. --prune also deletes, inside the groups and projects the file lists, "
+        "the variables, project variables and group grants (projects, teams) that it no longer "
+        "lists; it never deletes organizations, projects, teams, groups or memberships."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("file", metavar="FILE.yaml")
+        parser.add_argument(
+            "--prune",
+            action="store_true",
+            help="delete variables and grants of listed groups (and project variables of "
+            "listed projects) that the file no longer lists",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="validate and print what would change, then write nothing",
+        )
+
+    def handle(
+        self, *args: object, file: str, prune: bool, dry_run: bool, **options: object
+    ) -> None:
+        try:
+            config = configuration.read(file, prune=prune)
+        except configuration.ConfigInvalid as exc:
+            count = len(exc.errors)
+            raise CommandError(
+                f"{file} was not applied ({count} error{'s' if count != 1 else ''}; "
+                f"nothing was changed):\n{exc}"
+            ) from None
+        check_actor_administers([o.slug for o in config.organizations])
+        try:
+            with transaction.atomic():
+                summary = configuration.apply(config, prune=prune)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            self.stdout.write(f"Dry run of {file}: nothing was written. It would change:")
+        except Exception as exc:  # a guard in the models or the database refused a write
+            raise CommandError(
+                f"{file} was not applied (nothing was changed): {_reason(exc)}"
+            ) from None
+        else:
+            self.stdout.write(f"Applied {file}{' with --prune' if prune else ''}.")
+        for line in summary.lines():
+            self.stdout.write(f"  {line}")
+
+
+def _reason(exc: Exception) -> str:
+    messages = getattr(exc, "messages", None)
+    return " ".join(messages) if messages else str(exc)
+
+
+def check_actor_administers(slugs: list[str]) -> None:
+    """With --actor, that user must administer every organization the change touches (a new
+    organization needs a superuser). Without it the operator at the shell is trusted."""
+    actor = current_actor()
+    if actor is None or actor.user is None:
+        return
+    from ...models import Organization
+
+    existing = {o.slug: o for o in Organization.objects.filter(slug__in=slugs)}
+    for slug in slugs:
+        org = existing.get(slug)
+        allowed = actor.user.is_superuser if org is None else access.is_org_admin(actor.user, org)
+        if not allowed:
+            raise CommandError(
+                f"--actor: {actor.label} does not administer organization {slug!r}; "
+                "pick an admin of it (or a superuser)."
+            )

@@ -1,0 +1,49 @@
+"""python manage.py demo — the SPEC demo data, through the same code as apply_config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError, CommandParser
+from django.db import transaction
+
+from ... import configuration
+from ..base import OrgenvCommand
+
+DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo.yaml"
+
+# (username, password, is_staff). admin is staff but not a superuser: it administers acme
+# through its Membership, which is exactly what a real organization admin looks like.
+DEMO_USERS = [("admin", "admin", True), ("alice", "alice", False)]
+
+
+class Command(OrgenvCommand):
+    help = (
+        "Load the demo: organization acme with its projects, team, groups and variables "
+        f"({DEMO_FILE.name}), and the users admin/admin (staff, admin of acme) and alice/alice. "
+        "Running it again changes nothing; passwords are set only when a user is created."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+
+    @transaction.atomic
+    def handle(self, *args: object, **options: object) -> None:
+        User = get_user_model()
+        for username, password, is_staff in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": is_staff}
+            )
+            if created:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                self.stdout.write(f"Created user {username} (password: {password}).")
+        try:
+            config = configuration.read(str(DEMO_FILE), environ={})
+        except configuration.ConfigInvalid as exc:  # only if someone broke the shipped file
+            raise CommandError(f"The demo file is invalid:\n{exc}") from None
+        summary = configuration.apply(config)
+        for line in summary.lines():
+            self.stdout.write(line)
+        self.stdout.write("Demo ready: sign in as admin/admin or alice/alice.")
