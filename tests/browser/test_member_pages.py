@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth.models import User
 
-from orgenv.models import Membership, Organization, Project, Team
+from orgenv.models import Membership, Organization, Project, ProjectVariable, Team
 from tests.conftest import make_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,6 +84,17 @@ def demo(live_server) -> Demo:
         secrets={"WANDB_API_KEY": "wandb-demo-key"},
         teams=[ml],
     )
+    # On dev-experiments: an override, a conflict and a multi-line value.
+    ProjectVariable.objects.create(
+        project=dev_experiments, name="API_ENDPOINT", value="https://api.dev.example.com"
+    )
+    make_group(
+        acme,
+        "datasets-a",
+        variables={"DATASET": "s3://acme-a/train", "TRAIN_CONFIG": "epochs: 3\nlr: 0.001"},
+        teams=[ml],
+    )
+    make_group(acme, "datasets-b", variables={"DATASET": "s3://acme-b/train"}, teams=[ml])
     globex_app = Project.objects.create(organization=globex, slug="app", name="App")
     make_group(globex, GLOBEX_GROUP, access="all", secrets={"STRIPE_KEY": "sk-globex"})
     assert globex_app.pk
@@ -159,6 +170,27 @@ def test_admin_follows_manage_acme_into_an_admin_limited_to_acme(page, demo: Dem
     listed = page.locator("#result_list").inner_text()
     assert "staging" in listed and "shared-infrastructure" in listed
     assert GLOBEX_GROUP not in page.content()
+
+
+def test_overrides_conflicts_and_multi_line_values_are_shown(page, demo: Demo) -> None:
+    sign_in(page, demo, "alice", "alice")
+    page.get_by_role("link", name="dev-experiments").click()
+    page.wait_for_url("**/orgs/acme/projects/dev-experiments/environment/")
+
+    endpoint = page.locator("#var-API_ENDPOINT")
+    assert endpoint.locator("pre.value").first.inner_text() == "https://api.dev.example.com"
+    assert endpoint.locator("td[data-label=Source]").inner_text().startswith("project")
+    overrides = endpoint.locator("td[data-label=Overrides]").inner_text()
+    assert "Overrides" in overrides and "shared-infrastructure" in overrides
+    assert "https://api.production.example.com" in overrides
+
+    assert page.locator("#var-DATASET .conflict").inner_text() == (
+        "Conflict: DATASET is defined by groups datasets-a and datasets-b at the same "
+        "priority 0; datasets-a wins because its name sorts first."
+    )
+    assert page.locator("#var-TRAIN_CONFIG pre.value").inner_text() == "epochs: 3\nlr: 0.001"
+    assert page.locator("#var-WANDB_API_KEY td[data-label=Value]").inner_text().startswith("••")
+    assert "wandb-demo-key" not in page.content()
 
 
 def test_the_filter_box_filters_the_variables(page, demo: Demo) -> None:
