@@ -153,6 +153,9 @@ REST_FRAMEWORK = {
         "member": env.str("THROTTLE_MEMBER_RATE", default="120/min"),
     },
 }
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default)
+# ignores the header: any client can write it, and it decides audit addresses and throttling.
+ORGENV_TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "orgenv API",
