@@ -1,3 +1,11 @@
-"""URLs of the audit pages (/orgs/<org>/audit/ …)."""
+"""URLs of the audit pages (/orgs/<org>/audit/ …), included by orgenv/urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import audit_views
+
+urlpatterns = [
+    path("orgs/<slug:org>/audit/", audit_views.audit_log, name="audit"),
+    path("orgs/<slug:org>/audit.csv", audit_views.audit_csv, name="audit-csv"),
+    path("orgs/<slug:org>/grants/", audit_views.grants, name="grants"),
+]

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime, time
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time
 
 from django.db.models import ExpressionWrapper, F, TextField
 from django.utils import timezone
@@ -50,7 +49,7 @@ def parse_when(text: str) -> datetime:
             )
         value = datetime.combine(day, time.min)
     if timezone.is_naive(value):
-        value = value.replace(tzinfo=dt_timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value
 
 

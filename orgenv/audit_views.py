@@ -1,0 +1,173 @@
+"""The audit pages of an organization, for its admins: the timeline (HTML and CSV) and the
+grants view. Anyone else gets 404, as on the member pages: a page never confirms that an
+organization the reader may not administer exists."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import time, timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from . import access, timeline
+from .grants import grant_matrix
+from .history import AsOfError, parse_when
+from .models import Organization
+
+PAGE_SIZE = 50
+CSV_COLUMNS = ("at", "kind", "actor", "what", "changes", "project", "group", "address")
+
+
+def _organization(request: HttpRequest, slug: str) -> Organization:
+    org = Organization.objects.filter(slug=slug).first()
+    if org is None or not access.is_org_admin(request.user, org):
+        raise Http404("No such organization.")
+    return org
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False, max_length=200)
+    kind = forms.ChoiceField(required=False)
+    project = forms.CharField(required=False, max_length=64)
+    group = forms.CharField(required=False, max_length=100)
+    since = forms.CharField(required=False, label="From", help_text="ISO 8601 date or time, UTC")
+    until = forms.CharField(required=False, label="To", help_text="ISO 8601 date or time, UTC")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", "any"), *timeline.kind_choices()]
+
+    def _when(self, name: str, end_of_day: bool) -> object:
+        text = self.cleaned_data.get(name, "").strip()
+        if not text:
+            return None
+        try:
+            value = parse_when(text)
+        except AsOfError:
+            raise forms.ValidationError(
+                f"{self.fields[name].label}: {text!r} is not an ISO 8601 date or time "
+                "(for example 2026-01-31 or 2026-01-31T14:05Z)."
+            ) from None
+        if end_of_day and len(text) == 10 and value.time() == time.min:
+            value += timedelta(days=1) - timedelta(microseconds=1)  # a whole day, inclusive
+        return value
+
+    def clean_since(self) -> object:
+        return self._when("since", end_of_day=False)
+
+    def clean_until(self) -> object:
+        return self._when("until", end_of_day=True)
+
+    def filters(self) -> timeline.Filters:
+        data = self.cleaned_data
+        return timeline.Filters(
+            actor=data["actor"].strip(),
+            kind=data["kind"],
+            project=data["project"].strip(),
+            group=data["group"].strip(),
+            since=data["since"],
+            until=data["until"],
+        )
+
+
+@never_cache
+@login_required
+def audit_log(request: HttpRequest, org: str) -> HttpResponse:
+    organization = _organization(request, org)
+    form = AuditFilterForm(request.GET or None)
+    filters = form.filters() if form.is_valid() else timeline.Filters()
+    if request.GET and not form.is_valid():
+        return render(request, "audit/log.html", {"organization": organization, "form": form})
+    if request.GET.get("format") == "csv":
+        return _csv(organization, filters)
+    total = timeline.count(organization, filters)
+    pages = max(1, -(-total // PAGE_SIZE))
+    try:
+        number = min(max(int(request.GET.get("page", "1")), 1), pages)
+    except ValueError:
+        number = 1
+    entries = timeline.page(organization, filters, number - 1, PAGE_SIZE)
+    query = {k: v for k, v in request.GET.items() if k not in ("page", "format") and v}
+    return render(
+        request,
+        "audit/log.html",
+        {
+            "organization": organization,
+            "form": form,
+            "show": True,
+            "entries": entries,
+            "total": total,
+            "number": number,
+            "pages": pages,
+            "query": urlencode(query),
+            "csv_query": urlencode(query),
+        },
+    )
+
+
+@never_cache
+@login_required
+def audit_csv(request: HttpRequest, org: str) -> HttpResponse:
+    organization = _organization(request, org)
+    form = AuditFilterForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        errors = " ".join(e for errs in form.errors.values() for e in errs)
+        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+    return _csv(organization, form.filters() if request.GET else timeline.Filters())
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(text: str) -> str:
+    # Spreadsheets run a cell that starts with these as a formula (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _rows(organization: Organization, filters: timeline.Filters) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for e in timeline.all_entries(organization, filters):
+        yield writer.writerow(
+            [
+                e.at.isoformat(),
+                _cell(e.kind),
+                _cell(e.actor),
+                _cell(e.what),
+                _cell("; ".join(e.changes)),
+                _cell(e.project),
+                _cell(e.group),
+                e.address,
+            ]
+        )
+
+
+def _csv(organization: Organization, filters: timeline.Filters) -> StreamingHttpResponse:
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(
+        _rows(organization, filters), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{organization.slug}-{stamp}.csv"'
+    )
+    return response
+
+
+@never_cache
+@login_required
+def grants(request: HttpRequest, org: str) -> HttpResponse:
+    organization = _organization(request, org)
+    return render(
+        request,
+        "audit/grants.html",
+        {"organization": organization, "matrix": grant_matrix(organization)},
+    )
