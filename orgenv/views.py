@@ -34,7 +34,6 @@ class ProjectSummary:
     project: Project
     variables: int
     secrets: int
-    is_member: bool
 
 
 @dataclass
@@ -67,7 +66,6 @@ class VariableRow(ShownDefinition):
 def home(request: HttpRequest) -> HttpResponse:
     projects = access.projects_for(request.user).select_related("organization")
     projects = projects.order_by("organization__slug", "slug")
-    member_ids = set(access.member_projects(request.user).values_list("pk", flat=True))
     admin_ids = access.admin_organization_ids(request.user)
     organizations = []
     for organization, items in groupby(projects, key=lambda p: p.organization):
@@ -80,7 +78,6 @@ def home(request: HttpRequest) -> HttpResponse:
                     project,
                     variables=len(resolution.variables),
                     secrets=len(resolution.secrets),
-                    is_member=project.pk in member_ids,
                 )
             )
         organizations.append(

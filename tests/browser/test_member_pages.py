@@ -112,8 +112,8 @@ def sign_in(page, demo: Demo, username: str, password: str) -> None:
 def test_alice_signs_in_and_sees_her_projects(page, demo: Demo) -> None:
     sign_in(page, demo, "alice", "alice")
     assert page.get_by_text("Hi, alice").is_visible()
-    projects = page.locator(".project-card .slug").all_inner_texts()
-    assert projects == ["dev-experiments", "production-ml", "staging_jobs"]
+    projects = page.locator(".project-card .project-link").all_inner_texts()
+    assert projects == ["dev-experiments", "production-ml", "staging jobs"]
     card = page.locator(".project-card", has_text="staging_jobs")
     assert "staging" in card.locator(".badge").inner_text()
     # STAGING_ENVVAR, STAGING_SECRET and the three shared-infrastructure variables.
@@ -256,3 +256,20 @@ def save_screenshot(page, request) -> None:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+
+
+def test_a_wrong_password_and_then_a_lockout_are_explained(page, demo: Demo, settings) -> None:
+    page.goto(f"{demo.url}/accounts/login/")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill("not-her-password")
+        page.get_by_role("button", name="Sign in").click()
+        if page.get_by_role("heading", name="Sign-in locked").count():
+            break
+        assert page.get_by_role("alert").inner_text().startswith("Please enter a correct")
+    page.goto(f"{demo.url}/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("alice")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", name="Sign-in locked").is_visible()
+    assert "Too many failed sign-in attempts for alice" in page.get_by_role("alert").inner_text()
