@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -273,13 +274,13 @@ def _pump(fd: int, masker: StreamMasker, out: BinaryIO, stop: threading.Event) -
                 writable = False
 
     try:
-        while True:
+        # `stop` is set when the command has exited but something it left behind still holds
+        # the pipe open, quiet or not.
+        while not stop.is_set():
             ready, _, _ = select.select([fd], [], [], IDLE_SECONDS)
             if not ready:
                 if masker.holding:
                     write(masker.release_idle())
-                if stop.is_set():
-                    break
                 continue
             data = os.read(fd, 65536)
             if not data:
@@ -371,8 +372,9 @@ def run_command(command: Sequence[str], environment: Environment, *, token: str)
         for pump in pumps:
             pump.start()
         returncode = process.wait()
+        drained_by = time.monotonic() + DRAIN_SECONDS
         for pump in pumps:
-            pump.join(DRAIN_SECONDS)
+            pump.join(max(0.0, drained_by - time.monotonic()))
         stop.set()
         for pump in pumps:
             pump.join()

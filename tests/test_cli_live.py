@@ -80,6 +80,18 @@ def python(code: str) -> list[str]:
     return ["--", sys.executable, "-c", code]
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Kill what a test started: orgenv leads its own process group (start_new_session), and
+    the command and anything it left behind are in that group."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+    process.stdout.close()
+    process.stderr.close()
+
+
 def read_line(stream, deadline: float) -> bytes:
     """One line from a pipe, failing the test if it does not come before `deadline`."""
     line = b""
@@ -244,8 +256,7 @@ def test_output_is_streamed_while_the_command_runs(runner):
         assert read_line(process.stdout, time.monotonic() + 15) == b"first\n"
         assert process.poll() is None  # seen while the command still runs
     finally:
-        process.kill()
-        process.wait()
+        stop(process)
 
 
 def test_a_secret_written_in_two_pieces_with_a_pause_between_is_masked(runner):
@@ -269,8 +280,7 @@ def test_sigterm_is_forwarded_and_a_signal_death_exits_128_plus_n(runner):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 128 + signal.SIGTERM
     finally:
-        process.kill()
-        process.wait()
+        stop(process)
 
 
 def test_sigint_is_forwarded_and_the_commands_own_exit_code_is_returned(runner):
@@ -291,5 +301,21 @@ def test_sigint_is_forwarded_and_the_commands_own_exit_code_is_returned(runner):
         assert process.stdout.read() == b"interrupted, cleaning up\n"
         assert process.stderr.read() == b""  # orgenv itself did not die of the interrupt
     finally:
-        process.kill()
-        process.wait()
+        stop(process)
+
+
+def test_a_background_process_holding_the_output_open_does_not_keep_orgenv_waiting(runner):
+    # The command exits at once, leaving a child that keeps writing to the same pipe.
+    code = (
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time\\nfor _ in range(3000):\\n"
+        '    print("tick", flush=True); time.sleep(0.01)\'])\n'
+        "print('parent done', flush=True)\n"
+        "sys.exit(4)\n"
+    )
+    process = runner.start("run", *python(code))
+    try:
+        assert process.wait(timeout=15) == 4
+        assert process.stdout.read(12) == b"parent done\n"
+    finally:
+        stop(process)
