@@ -7,6 +7,7 @@ A runner image needs nothing but this package: importing it pulls in no Django (
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import select
@@ -95,7 +96,9 @@ class Environment:
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     # urllib would follow a redirect with the Authorization header, possibly to another host.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+    def redirect_request(  # type: ignore[override]
+        self, req: object, fp: object, code: int, msg: str, headers: object, newurl: str
+    ) -> None:
         return None
 
 
@@ -132,6 +135,12 @@ def fetch_environment(url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT)
         raise FetchError(f"cannot reach {endpoint}: {why}.", EXIT_UNAVAILABLE) from None
     except TimeoutError:
         raise _timeout(endpoint, timeout) from None
+    except http.client.HTTPException as error:
+        # The connection broke mid-answer (IncompleteRead, BadStatusLine, ...).
+        raise FetchError(
+            f"the answer of {endpoint} was cut short or garbled ({type(error).__name__}).",
+            EXIT_UNAVAILABLE,
+        ) from None
     except OSError as error:
         raise FetchError(
             f"cannot read the answer of {endpoint}: {_one_line(str(error))}.", EXIT_UNAVAILABLE
@@ -339,6 +348,9 @@ def run_command(command: Sequence[str], environment: Environment, *, token: str)
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {signum: signal.signal(signum, forward) for signum in forwarded}
     try:
+        if pending:
+            # Cancelled between the fetch and the start: do not start at all.
+            return 128 + pending[0]
         try:
             process = subprocess.Popen(
                 list(command), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -197,6 +197,21 @@ def test_a_failed_fetch_says_why_in_one_line_and_never_starts_the_command(
     assert received[0]["Authorization"] == f"Bearer {TOKEN}"
 
 
+def test_an_answer_cut_short_fails_in_one_line(tmp_path):
+    def cut_short(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.write(b'{"variables": {')
+
+    ran = tmp_path / "ran"
+    with stand_in_server(cut_short) as (url, _):
+        result = orgenv("run", "--url", url, "--token", TOKEN, *touch_command(ran))
+    assert_failed_in_one_line(result, 69, "cut short", "IncompleteRead")
+    assert not ran.exists()
+
+
 def test_a_redirect_is_not_followed_with_the_token(tmp_path):
     ran = tmp_path / "ran"
     with stand_in_server(answer(302, b"", Location="http://127.0.0.1:9/elsewhere")) as (
@@ -267,3 +282,9 @@ def test_the_shell_format_round_trips_through_sh(values):
         ["/bin/sh", "-c", script], capture_output=True, check=True, env={"PATH": "/usr/bin:/bin"}
     )
     assert result.stdout.split(b"\0")[:-1] == [value.encode() for value in values]
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).parent / "orgenv"
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("orgenv ")
