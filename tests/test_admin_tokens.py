@@ -82,3 +82,22 @@ def test_a_duplicate_token_name_is_refused_with_a_form_error(client, world):
     assert response.status_code == 200
     assert ProjectToken.objects.count() == 1
     assert "already exists" in response.content.decode()
+
+
+def test_the_status_filter_separates_active_expired_and_revoked_tokens(client, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orgenv.tokens import token_revoke
+
+    token_issue(project=world.web, name="live-one")
+    expired, _ = token_issue(project=world.web, name="old-one", days=1)
+    ProjectToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    revoked, _ = token_issue(project=world.web, name="gone-one")
+    token_revoke(token=revoked)
+    client.force_login(world.alice)
+    for status, name in [("active", "live-one"), ("expired", "old-one"), ("revoked", "gone-one")]:
+        html = client.get(f"{TOKENS}?status={status}").content.decode()
+        shown = {n for n in ("live-one", "old-one", "gone-one") if f">{n}<" in html}
+        assert shown == {name}, status

@@ -91,7 +91,8 @@ class OrganizationFilter(admin.SimpleListFilter):
         if not self.value():
             return queryset
         path = access.ORGANIZATION_PATH[queryset.model]
-        return queryset.filter(**{f"{path}__slug": self.value()})
+        lookup = "slug" if path == "pk" else f"{path}__slug"
+        return queryset.filter(**{lookup: self.value()})
 
 
 def _form_organization_id(request: HttpRequest) -> int | None:

@@ -20,7 +20,6 @@ class MembershipInline(OrgScopedInline):
 @admin.register(Organization)
 class OrganizationAdmin(OrgScopedAdmin):
     list_display = ("slug", "name")
-    list_filter = ()
     search_fields = ("slug", "name")
     fields = ("slug", "name")
     inlines = [MembershipInline]

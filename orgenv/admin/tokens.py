@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -46,6 +47,31 @@ class TokenIssueForm(OrgScopedForm):
         return cleaned
 
 
+def token_status(token: ProjectToken) -> str:
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= timezone.now():
+        return "expired"
+    return "active"
+
+
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        live = queryset.filter(revoked_at__isnull=True)
+        return {
+            "active": live.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
+            "expired": live.filter(expires_at__lte=now),
+            "revoked": queryset.filter(revoked_at__isnull=False),
+        }.get(self.value(), queryset)
+
+
 @admin.register(ProjectToken)
 class ProjectTokenAdmin(OrgScopedAdmin):
     list_display = (
@@ -56,8 +82,9 @@ class ProjectTokenAdmin(OrgScopedAdmin):
         "expires_at",
         "last_used_at",
         "revoked_at",
+        "status",
     )
-    list_filter = (OrganizationFilter, ("revoked_at", admin.EmptyFieldListFilter))
+    list_filter = (OrganizationFilter, TokenStatusFilter)
     list_select_related = ("project__organization",)
     search_fields = ("name", "prefix", "project__slug")
     actions = ["revoke"]
@@ -118,6 +145,10 @@ class ProjectTokenAdmin(OrgScopedAdmin):
         response = TemplateResponse(request, "admin/orgenv/projecttoken/issued.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+    @admin.display(description="status")
+    def status(self, token: ProjectToken) -> str:
+        return token_status(token)
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
