@@ -124,6 +124,11 @@ def test_demo_users_can_sign_in_and_admin_administers_acme_without_being_superus
         assert response.status_code == 302, username
         assert client.session["_auth_user_id"] == str(User.objects.get(username=username).pk)
         client.logout()
+    # admin is an organization admin in the Django admin, through its membership alone
+    client.post("/admin/login/", {"username": "admin", "password": "admin"})
+    response = client.get("/admin/orgenv/variablegroup/")
+    assert response.status_code == 200
+    assert b"ml-training-secrets" in response.content
 
 
 def test_production_db_resolves_to_what_the_spec_table_grants_it(db):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from dotenv import dotenv_values
 
 from orgenv.dotenv import DotenvError, parse
 
@@ -94,3 +97,15 @@ def test_messages_never_quote_a_value():
     with pytest.raises(DotenvError) as caught:
         parse('TOKEN="hunter2-secret\n')
     assert "hunter2" not in str(caught.value)
+
+
+# Where orgenv deliberately differs from python-dotenv (the reference implementation most
+# .env files are written against): `\$` means a literal `$` (the issue asks for it), and CRLF
+# inside a quoted value becomes LF (a file saved on Windows must not change a value).
+DIFFERS_FROM_PYTHON_DOTENV = {"double-quote escapes", "Windows line endings"}
+
+
+@pytest.mark.parametrize(("what", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_it_agrees_with_python_dotenv_except_where_documented(what, text, expected):
+    theirs = list(dotenv_values(stream=io.StringIO(text), interpolate=False).items())
+    assert (theirs == expected) == (what not in DIFFERS_FROM_PYTHON_DOTENV)
