@@ -8,10 +8,11 @@ secret values unless --show-secrets is given.
 
 from __future__ import annotations
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ... import audit
 from ...formats import FORMATS, environment_payload, render
+from ...history import AsOfError, parse_when, resolve_as_of
 from ...management.base import OrgenvCommand
 from ...models import AuditEvent, Project
 from ...selectors import ProjectLayers, resolve_project, reveal
@@ -37,9 +38,20 @@ class Command(OrgenvCommand):
             action="store_true",
             help="with --explain, print secret values instead of masking them",
         )
+        parser.add_argument(
+            "--as-of",
+            metavar="ISO8601",
+            help="resolve the environment as it was at this time (UTC unless an offset is "
+            "given), from history",
+        )
 
     def load_layers(self, project: Project, options: dict) -> ProjectLayers:
         """The one place the layers come from: a time-travelling variant replaces this call."""
+        if options.get("as_of"):
+            try:
+                return resolve_as_of(project, parse_when(options["as_of"]))
+            except AsOfError as error:
+                raise CommandError(str(error)) from None
         return resolve_project(project)
 
     def handle(self, *args: object, **options: object) -> None:
@@ -50,7 +62,10 @@ class Command(OrgenvCommand):
             project=project,
             organization=project.organization,
             variables=layers.resolution.sources,
-            detail={"format": "explain" if options["explain"] else options["format"]},
+            detail={
+                "format": "explain" if options["explain"] else options["format"],
+                **({"as_of": options["as_of"]} if options.get("as_of") else {}),
+            },
         )
         if options["explain"]:
             self.stdout.write(explain(layers, show_secrets=options["show_secrets"]), ending="")

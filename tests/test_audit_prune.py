@@ -1,0 +1,52 @@
+"""prune_audit: old events go, recent events and all history stay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from orgenv import audit
+from orgenv.models import AuditEvent, Variable
+
+from .conftest import make_group
+
+
+def _event_at(world, days_ago: int) -> AuditEvent:
+    event = audit.record(AuditEvent.Kind.RESOLUTION, project=world.web, actor=f"d{days_ago}")
+    # `at` is auto_now_add and AuditEvent.objects refuses updates: backdate through Django's
+    # plain base manager, which only code (never the app's paths) can reach.
+    AuditEvent._base_manager.filter(pk=event.pk).update(
+        at=timezone.now() - timedelta(days=days_ago)
+    )
+    return event
+
+
+def _run(*args: str) -> str:
+    out = StringIO()
+    call_command("prune_audit", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_deletes_events_older_than_the_retention_and_keeps_history(world, settings):
+    settings.AUDIT_RETENTION_DAYS = 30
+    group = make_group(world.acme, "g", secrets={"S": "x"})
+    group.history.update(history_date=timezone.now() - timedelta(days=400))
+    for days in (400, 31, 29, 0):
+        _event_at(world, days)
+    assert "Would delete 2 audit event(s)" in _run("--dry-run")
+    assert AuditEvent.objects.count() == 4
+    assert "Deleted 2 audit event(s)" in _run()
+    assert sorted(AuditEvent.objects.values_list("actor", flat=True)) == ["d0", "d29"]
+    assert group.history.count() >= 1 and Variable.history.count() == 1
+
+
+def test_days_overrides_the_setting_and_must_be_positive(world):
+    for days in (10, 3):
+        _event_at(world, days)
+    assert "Deleted 1 audit event(s)" in _run("--days", "5")
+    with pytest.raises(CommandError, match="--days must be at least 1"):
+        _run("--days", "0")
