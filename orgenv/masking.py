@@ -6,7 +6,9 @@ What is masked: every secret of 4 or more characters, as UTF-8 bytes, and also
   CRLF line ends, because programs print secrets line by line or through a Windows-style writer;
 - its base64 (standard and URL-safe, with and without `=` padding) and URL-encoded forms
   (`quote` with and without `/` kept, `quote_plus`), because that is how secrets leak through
-  HTTP debugging output and basic-auth headers.
+  HTTP debugging output and basic-auth headers;
+- its JSON string escaping (`\\n`, `\\"`, `\\u00e4`), because programs log their configuration
+  as JSON.
 
 Several secrets may overlap (`abcd`, `bcde`): every byte covered by any occurrence of any form
 is hidden, and overlapping occurrences become a single `***`. That makes "longest match first"
@@ -32,6 +34,7 @@ Non-UTF-8 output passes through untouched: matching is on bytes.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -57,6 +60,8 @@ def secret_forms(secret: str) -> set[bytes]:
     forms.add(quote(raw, safe="").encode("ascii"))
     forms.add(quote(raw).encode("ascii"))
     forms.add(quote_plus(raw).encode("ascii"))
+    for ensure_ascii in (True, False):
+        forms.add(_utf8(json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1]))
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
@@ -151,43 +156,43 @@ class StreamMasker:
         return _replace(buffer[:cut], [span for span in spans if span[1] <= cut])
 
 
-_END = -1
+_TRIE_DEPTH = 8
+_ENDINGS = -1
 
 
 def _compile(forms: list[bytes]) -> re.Pattern[bytes]:
     """One regex matching the longest form that starts at a position.
 
-    The forms are laid out as a trie (`abcd(?:ef)?|bcde`) rather than a flat alternation:
-    the regex engine then decides on one byte instead of trying every form at every position,
-    about five times faster with a hundred secrets. Greedy `?` makes the longest form win.
+    The first bytes of the forms are laid out as a trie (`ab(?:cd(?:ef)?|xy)`) rather than a
+    flat alternation: the regex engine then decides on one byte instead of trying every form
+    at every position, about five times faster with a hundred secrets. Below _TRIE_DEPTH bytes
+    the remaining endings are a flat alternation, longest first, which keeps the nesting (and
+    so the recursion of this function and of the regex compiler) shallow whatever the forms.
     """
     trie: dict[int, dict] = {}
     for form in forms:
         node = trie
-        for byte in form:
+        for byte in form[:_TRIE_DEPTH]:
             node = node.setdefault(byte, {})
-        node[_END] = {}
+        node.setdefault(_ENDINGS, set()).add(form[_TRIE_DEPTH:])
 
-    def emit(node: dict[int, dict]) -> bytes:
-        branches = []
-        for byte in sorted(key for key in node if key != _END):
+    def emit(node: dict) -> bytes:
+        endings = sorted(node.get(_ENDINGS, ()), key=lambda ending: (-len(ending), ending))
+        branches = [re.escape(ending) for ending in endings if ending]
+        for byte in sorted(key for key in node if key != _ENDINGS):
             child = node[byte]
             literal = bytearray([byte])
-            while _END not in child and len(child) == 1:
+            while _ENDINGS not in child and len(child) == 1:
                 ((following, child),) = child.items()
                 literal.append(following)
             branches.append(re.escape(bytes(literal)) + emit(child))
         if not branches:
             return b""
         body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
-        return b"(?:" + body + b")?" if _END in node else body
+        # A form ending exactly here is the shortest choice: greedy `?` tries the rest first.
+        return b"(?:" + body + b")?" if b"" in endings else body
 
-    try:
-        return re.compile(emit(trie))
-    except (RecursionError, OverflowError):
-        # Hundreds of forms that are prefixes of one another nest too deep for a trie; the
-        # flat alternation, longest first, matches the same.
-        return re.compile(b"|".join(re.escape(form) for form in forms))
+    return re.compile(emit(trie))
 
 
 def _utf8(text: str) -> bytes:

@@ -81,6 +81,15 @@ def test_base64_and_url_encoded_forms_are_masked():
         assert mask([secret], b"<" + form + b">") == b"<***>", form
 
 
+def test_a_secret_escaped_in_json_is_masked():
+    import json
+
+    secret = 'pä"ss\nw0rd!'
+    for ensure_ascii in (True, False):
+        logged = json.dumps({"password": secret}, ensure_ascii=ensure_ascii).encode()
+        assert mask([secret], logged) == b'{"password": "***"}'
+
+
 def test_a_padded_base64_form_is_masked_with_its_padding():
     secret = "abcde"  # base64 YWJjZGU= : the padded form is the longer match
     assert mask([secret], b"Authorization: Basic YWJjZGU=\n") == b"Authorization: Basic ***\n"
@@ -168,7 +177,7 @@ def test_no_secret_of_four_or_more_characters_survives_masking(secret, before):
     assert secret.encode("utf-8", "surrogatepass") not in out
 
 
-def test_secrets_nested_too_deep_for_the_trie_are_still_masked():
-    # 1,100 secrets, each a prefix of the next, nest deeper than the default recursion limit.
-    secrets = ["a" * n for n in range(4, 1104)]
-    assert mask(secrets, b"<aaaaa> <aaa>") == b"<***> <aaa>"
+def test_many_secrets_sharing_a_long_prefix_are_masked_longest_first():
+    secrets = ["a" * n for n in range(4, 300)] + ["aaaaaaaaaab"]
+    assert mask(secrets, b"<" + b"a" * 250 + b">") == b"<***>"
+    assert mask(secrets, b"<aaaaaaaaaab> <aaaaaaaaaa> <aaa>") == b"<***> <***> <aaa>"
