@@ -139,3 +139,28 @@ def test_an_actor_who_does_not_administer_the_organization_is_refused(world, tmp
 def test_an_unreadable_file_is_one_clear_line(db, tmp_path):
     with pytest.raises(CommandError, match="cannot read the file: No such file or directory"):
         run(str(tmp_path / "missing.yaml"))
+
+
+def test_a_write_the_models_refuse_mid_apply_rolls_everything_back(world, tmp_path):
+    # Relabelling a group and the project it selects in one file is valid as a whole, but
+    # each model's own guard sees the other still on the old label. Known limitation: the
+    # command refuses cleanly and writes nothing (relabel in two steps instead).
+    group = VariableGroup.objects.create(
+        organization=world.acme, name="g", environment="production"
+    )
+    group.projects.add(world.web)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "organizations:\n"
+        "  - slug: acme\n"
+        "    projects: [{slug: new, environment: staging}, {slug: web, environment: staging}]\n"
+        "    groups: [{name: g, environment: staging, projects: [web]}]\n"
+    )
+    before = snapshot()
+    with pytest.raises(CommandError) as caught:
+        run(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path} was not applied (nothing was changed): ")
+    assert "'staging'" in message and "'production'" in message
+    assert snapshot() == before
+    assert Project.objects.get(slug="web").environment == "production"

@@ -6,11 +6,13 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import QuerySet
 
 from .. import audit, services
 from ..models import AuditEvent, Organization, Project, Team
@@ -34,7 +36,7 @@ class Summary:
 
     def as_detail(self, org: str) -> dict[str, dict[str, int]]:
         detail: dict[str, dict[str, int]] = {}
-        for (thing, outcome), n in sorted(self.counts[org].items()):
+        for (thing, outcome), n in sorted(self.counts[org].items(), key=_summary_order):
             if n and outcome != "unchanged":
                 detail.setdefault(thing, {})[outcome] = n
         return detail
@@ -51,20 +53,39 @@ class Summary:
         return out
 
 
+THINGS = [
+    "organizations",
+    "memberships",
+    "projects",
+    "project members",
+    "project variables",
+    "teams",
+    "team members",
+    "team projects",
+    "groups",
+    "grants",
+    "variables",
+]
+OUTCOMES = ["created", "added", "updated", "deleted", "unchanged"]
+
+
+def _summary_order(item: tuple[tuple[str, str], int]) -> tuple[int, int]:
+    (thing, outcome), _ = item
+    return THINGS.index(thing), OUTCOMES.index(outcome)
+
+
 @transaction.atomic
 def apply(config: Config, *, prune: bool = False) -> Summary:
     """Make the database match a validated configuration, all or nothing."""
     summary = Summary()
-    User = get_user_model()
     for spec in config.organizations:
         counts = summary.counts.setdefault(spec.slug, Counter())
-        _apply_organization(spec, counts, prune, User)
-    for spec in config.organizations:
+        organization = _Applier(spec, counts, prune).apply()
         detail = summary.as_detail(spec.slug)
-        if detail:
+        if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
             audit.record(
                 AuditEvent.Kind.CONFIG_APPLIED,
-                organization=Organization.objects.get(slug=spec.slug),
+                organization=organization,
                 detail={
                     "file": os.path.basename(config.filename),
                     "prune": prune,
@@ -74,110 +95,125 @@ def apply(config: Config, *, prune: bool = False) -> Summary:
     return summary
 
 
-def _apply_organization(spec: OrganizationSpec, counts: Counter, prune: bool, User: Any) -> None:
-    fields = {"name": spec.name} if spec.name is not None else {}
-    org, outcome = services.organization_set(slug=spec.slug, defaults={"name": spec.slug}, **fields)
-    counts["organizations", outcome] += 1
-    users = _users(spec, User)
+class _Applier:
+    """One organization, in an order that keeps every guard satisfied on the way: pruned
+    grants go first (a project relabelled next never meets a grant about to go), then
+    projects, teams and groups (grants need both ends), then variables."""
 
-    for username, role in spec.members or []:
-        _, outcome = services.membership_set(organization=org, user=users[username], role=role)
-        counts["memberships", outcome] += 1
+    def __init__(self, spec: OrganizationSpec, counts: Counter, prune: bool) -> None:
+        self.spec, self.counts, self.prune = spec, counts, prune
+        self.users = _users(spec)
 
-    groups = {g.name: g for g in org.groups.all()}
-    if prune:
-        # Grants go first, so a project relabelled below never meets a grant being dropped.
-        for g in spec.groups:
+    def apply(self) -> Organization:
+        spec = self.spec
+        fields = {"name": spec.name} if spec.name is not None else {}
+        self.org, outcome = services.organization_set(
+            slug=spec.slug, defaults={"name": spec.slug}, **fields
+        )
+        self.counts["organizations", outcome] += 1
+        for username, role in spec.members or []:
+            _, outcome = services.membership_set(
+                organization=self.org, user=self.users[username], role=role
+            )
+            self.counts["memberships", outcome] += 1
+        if self.prune:
+            self.prune_grants()
+        self.apply_projects()
+        self.apply_teams()
+        self.apply_groups()
+        return self.org
+
+    def prune_grants(self) -> None:
+        groups = {g.name: g for g in self.org.groups.all()}
+        for g in self.spec.groups:
             group = groups.get(g.name)
             if group is None:
                 continue
-            keep_projects = (
-                None if g.projects is None else list(group.projects.filter(slug__in=g.projects))
-            )
-            keep_teams = None if g.teams is None else list(group.teams.filter(slug__in=g.teams))
+            # Keeping only the listed subset of the current grants removes the others.
             _, removed = services.group_set_grants(
-                group=group, projects=keep_projects, teams=keep_teams, prune=True
+                group=group,
+                projects=None if g.projects is None else group.projects.filter(slug__in=g.projects),
+                teams=None if g.teams is None else group.teams.filter(slug__in=g.teams),
+                prune=True,
             )
-            counts["grants", "deleted"] += removed
+            self.counts["grants", "deleted"] += removed
 
-    projects: dict[str, Project] = {}
-    for p in spec.projects:
-        fields = {k: getattr(p, k) for k in ("name", "environment") if getattr(p, k) is not None}
-        project, outcome = services.project_set(
-            organization=org, slug=p.slug, defaults={"name": p.slug}, **fields
-        )
-        counts["projects", outcome] += 1
-        projects[p.slug] = project
-        if p.members:
-            added = services.members_add(
-                manager=project.members, users=[users[u] for u in p.members]
+    def apply_projects(self) -> None:
+        self.projects: dict[str, Project] = {p.slug: p for p in self.org.projects.all()}
+        for p in self.spec.projects:
+            fields = {
+                k: getattr(p, k) for k in ("name", "environment") if getattr(p, k) is not None
+            }
+            project, outcome = services.project_set(
+                organization=self.org, slug=p.slug, defaults={"name": p.slug}, **fields
             )
-            counts["project members", "added"] += added
-    projects.update({p.slug: p for p in org.projects.exclude(slug__in=list(projects))})
+            self.counts["projects", outcome] += 1
+            self.projects[p.slug] = project
+            if p.members:
+                users = [self.users[u] for u in p.members]
+                added = services.members_add(manager=project.members, users=users)
+                self.counts["project members", "added"] += added
+            if p.variables is not None:
+                self.set_variables(
+                    p.variables,
+                    "project variables",
+                    project.variables.all(),
+                    functools.partial(services.project_variable_set, project=project),
+                )
 
-    teams: dict[str, Team] = {t.slug: t for t in org.teams.all()}
-    for t in spec.teams:
-        team, outcome = services.team_set(organization=org, slug=t.slug)
-        counts["teams", outcome] += 1
-        teams[t.slug] = team
-        if t.members:
-            added = services.members_add(manager=team.members, users=[users[u] for u in t.members])
-            counts["team members", "added"] += added
-        if t.projects:
-            added = services.team_add_projects(
-                team=team, projects=[projects[s] for s in t.projects]
+    def apply_teams(self) -> None:
+        self.teams: dict[str, Team] = {t.slug: t for t in self.org.teams.all()}
+        for t in self.spec.teams:
+            team, outcome = services.team_set(organization=self.org, slug=t.slug)
+            self.counts["teams", outcome] += 1
+            self.teams[t.slug] = team
+            if t.members:
+                users = [self.users[u] for u in t.members]
+                self.counts["team members", "added"] += services.members_add(
+                    manager=team.members, users=users
+                )
+            if t.projects:
+                projects = [self.projects[s] for s in t.projects]
+                self.counts["team projects", "added"] += services.team_add_projects(
+                    team=team, projects=projects
+                )
+
+    def apply_groups(self) -> None:
+        for g in self.spec.groups:
+            group, outcome = services.group_set(organization=self.org, name=g.name, **g.fields)
+            self.counts["groups", outcome] += 1
+            added, _ = services.group_set_grants(
+                group=group,
+                projects=None if g.projects is None else [self.projects[s] for s in g.projects],
+                teams=None if g.teams is None else [self.teams[s] for s in g.teams],
             )
-            counts["team projects", "added"] += added
+            self.counts["grants", "added"] += added
+            if g.variables is not None:
+                self.set_variables(
+                    g.variables,
+                    "variables",
+                    group.variables.all(),
+                    functools.partial(services.variable_set, group=group),
+                )
 
-    for g in spec.groups:
-        group, outcome = services.group_set(organization=org, name=g.name, **g.fields)
-        counts["groups", outcome] += 1
-        added, _ = services.group_set_grants(
-            group=group,
-            projects=None if g.projects is None else [projects[s] for s in g.projects],
-            teams=None if g.teams is None else [teams[s] for s in g.teams],
-        )
-        counts["grants", "added"] += added
-        if g.variables is not None:
-            _set_variables(
-                g.variables,
-                counts,
-                "variables",
-                prune,
-                group.variables.all(),
-                functools.partial(services.variable_set, group=group),
-            )
-
-    for p in spec.projects:
-        if p.variables is not None:
-            project = projects[p.slug]
-            _set_variables(
-                p.variables,
-                counts,
-                "project variables",
-                prune,
-                project.variables.all(),
-                functools.partial(services.project_variable_set, project=project),
+    def set_variables(
+        self, specs: list[VariableSpec], thing: str, existing: QuerySet, setter: Callable
+    ) -> None:
+        flags = dict(existing.values_list("name", "is_secret"))
+        for var in specs:
+            # An absent `secret:` keeps an existing variable's flag: a file never silently
+            # turns a secret public.
+            secret = var.secret if var.secret is not None else flags.get(var.name, False)
+            _, outcome = setter(name=var.name, value=var.value, is_secret=secret)
+            self.counts[thing, outcome] += 1
+        if self.prune:
+            self.counts[thing, "deleted"] += services.definitions_prune(
+                queryset=existing, keep=[v.name for v in specs]
             )
 
 
-def _set_variables(
-    specs: list[VariableSpec], counts: Counter, thing: str, prune: bool, existing: Any, setter: Any
-) -> None:
-    flags = dict(existing.values_list("name", "is_secret"))
-    for var in specs:
-        # An absent `secret:` keeps an existing variable's flag: a file never silently
-        # turns a secret public.
-        secret = var.secret if var.secret is not None else flags.get(var.name, False)
-        _, outcome = setter(name=var.name, value=var.value, is_secret=secret)
-        counts[thing, outcome] += 1
-    if prune:
-        counts[thing, "deleted"] += services.definitions_prune(
-            queryset=existing, keep=[v.name for v in specs]
-        )
-
-
-def _users(spec: OrganizationSpec, User: Any) -> dict[str, Any]:
+def _users(spec: OrganizationSpec) -> dict[str, Any]:
+    User = get_user_model()
     names = {u for u, _ in spec.members or []}
     for p in spec.projects:
         names.update(p.members or [])

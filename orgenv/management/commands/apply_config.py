@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ... import access, configuration
 from ...actors import current_actor
+from ...crypto import DecryptionError
 from ..base import OrgenvCommand
 
 
@@ -58,7 +60,9 @@ class Command(OrgenvCommand):
                     raise _DryRun
         except _DryRun:
             self.stdout.write(f"Dry run of {file}: nothing was written. It would change:")
-        except Exception as exc:  # a guard in the models or the database refused a write
+        except (ValidationError, IntegrityError, DecryptionError) as exc:
+            # Validation read the database before writing; a model guard or constraint can
+            # still refuse (a concurrent change, a value no key decrypts): all is rolled back.
             raise CommandError(
                 f"{file} was not applied (nothing was changed): {_reason(exc)}"
             ) from None
