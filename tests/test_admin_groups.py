@@ -271,3 +271,30 @@ def test_the_group_panels_take_a_constant_number_of_queries(world):
 
     # variable names, rivals, projects, team grants, group→project, group→team, overrides
     assert count(1) == count(12) == 7
+
+
+def test_the_group_page_costs_the_same_queries_for_few_or_many_projects(client, world):
+    client.force_login(world.alice)
+
+    def page_queries(n: int) -> int:
+        projects = [
+            Project.objects.create(organization=world.acme, slug=f"n{n}-{i}", name="p")
+            for i in range(n)
+        ]
+        teams = [Team.objects.create(organization=world.acme, slug=f"n{n}-{i}") for i in range(n)]
+        group = make_group(
+            world.acme,
+            f"g{n}",
+            variables={f"V{i}": "x" for i in range(n)},
+            secrets={f"S{i}": "y" for i in range(n)},
+            projects=projects,
+            teams=teams,
+        )
+        for i in range(n):
+            make_group(world.acme, f"rival{n}-{i}", variables={"V0": "z"}, projects=projects)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(change_url(group)).status_code == 200
+        return len(queries)
+
+    page_queries(1)  # warm the per-process caches (content types, sessions)
+    assert page_queries(3) == page_queries(12)

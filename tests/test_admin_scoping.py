@@ -183,15 +183,31 @@ def test_an_org_admin_adds_a_member_on_the_organization_page(client, world):
         data |= {
             f"memberships-{i}-id": str(m.pk),
             f"memberships-{i}-organization": str(world.acme.pk),
-            f"memberships-{i}-user": str(m.user_id),
+            f"memberships-{i}-user": m.user.username,
             f"memberships-{i}-role": m.role,
         }
     n = len(memberships)
-    data |= {f"memberships-{n}-user": str(erin.pk), f"memberships-{n}-role": "member"}
+    data |= {f"memberships-{n}-user": "erin", f"memberships-{n}-role": "member"}
     client.force_login(world.alice)
     response = client.post(f"/admin/orgenv/organization/{world.acme.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Membership.objects.filter(user=erin, organization=world.acme, role="member").exists()
+    assert world.acme.memberships.count() == n + 1  # the existing rows were kept as they were
+
+    # An unknown username is a form error, and nothing is saved.
+    data |= {f"memberships-{n + 1}-user": "nobody", f"memberships-{n + 1}-role": "member"}
+    data["memberships-TOTAL_FORMS"] = str(n + 2)
+    data["memberships-INITIAL_FORMS"] = str(n)
+    response = client.post(f"/admin/orgenv/organization/{world.acme.pk}/change/", data)
+    assert response.status_code == 200
+    assert "There is no user named nobody" in response.content.decode()
+
+
+def test_the_organization_page_does_not_list_other_organizations_users(client, world):
+    client.force_login(world.alice)
+    html = client.get(f"/admin/orgenv/organization/{world.acme.pk}/change/").content.decode()
+    assert 'value="bob"' in html
+    assert "charlie" not in html
 
 
 def test_team_member_choices_are_the_organizations_members(client, world):

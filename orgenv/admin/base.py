@@ -104,10 +104,6 @@ class ScopedChoicesMixin:
     """Foreign-key and many-to-many choices limited to what the user administers, and to
     the edited object's own organization once it has one."""
 
-    # Membership picks users by name among all users (that is how someone joins an
-    # organization); everywhere else users are chosen among the organization's members.
-    scope_users_to_members = True
-
     def scoped_choices(self, model: type[Model], request: HttpRequest) -> QuerySet | None:
         org_id = _form_organization_id(request)
         if model is Organization:
@@ -116,8 +112,11 @@ class ScopedChoicesMixin:
         if model in access.ORGANIZATION_PATH:
             path = access.ORGANIZATION_PATH[model]
             scoped = access.restrict(model._default_manager.all(), request.user)
+            if path == "organization":
+                scoped = scoped.select_related("organization")  # their labels name it
             return scoped.filter(**{path: org_id}) if org_id is not None else scoped
-        if model is get_user_model() and self.scope_users_to_members:
+        if model is get_user_model():
+            # Users are chosen among the organization's members (Membership names them).
             org_ids = [org_id] if org_id is not None else admin_org_ids(request)
             members = Membership.objects.filter(organization_id__in=org_ids).values("user_id")
             return model._default_manager.filter(pk__in=members).order_by("username")

@@ -3,18 +3,46 @@ superuser creates or deletes one."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from orgenv.models import Membership, Organization
 
-from .base import OrgScopedAdmin, OrgScopedInline
+from .base import OrgScopedAdmin, OrgScopedForm, OrgScopedInline
+
+
+class MembershipForm(OrgScopedForm):
+    """A member is named by username, typed: a list of every user of the installation
+    would show each organization's admins the people of all the others."""
+
+    user = forms.ModelChoiceField(
+        queryset=get_user_model()._default_manager.all(),
+        to_field_name="username",
+        widget=forms.TextInput(attrs={"placeholder": "username"}),
+        error_messages={
+            "invalid_choice": "There is no user named %(value)s: the user must exist before "
+            "joining an organization."
+        },
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["user"] = self.instance.user.get_username()
 
 
 class MembershipInline(OrgScopedInline):
     model = Membership
+    form = MembershipForm
     fields = ("user", "role")
-    scope_users_to_members = False  # this is where a user becomes a member
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("user")
 
 
 @admin.register(Organization)
