@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from orgenv.history import AsOfError, find_project, parse_when, resolve_as_of
@@ -172,3 +174,21 @@ def test_it_parses_iso_8601_times_taking_naive_ones_as_utc(text, expected):
 def test_it_rejects_a_time_that_is_not_iso_8601():
     with pytest.raises(AsOfError, match="not an ISO 8601"):
         parse_when("yesterday")
+
+
+def test_resolve_env_as_of_prints_the_past_and_explains_bad_input(world):
+    group = make_group(world.acme, "g", access="all", secrets={"KEY": "old-key"})
+    when = timezone.now()
+    time.sleep(0.002)
+    key = Variable.objects.get(group=group)
+    key.value = "new-key"
+    key.save()
+    out = StringIO()
+    call_command(
+        "resolve_env", "acme/web", "--format", "dotenv", "--as-of", when.isoformat(), stdout=out
+    )
+    assert out.getvalue() == 'KEY="old-key"\n'
+    with pytest.raises(CommandError, match="did not exist at 2000-01-01T00:00:00"):
+        call_command("resolve_env", "acme/web", "--as-of", "2000-01-01", stdout=StringIO())
+    with pytest.raises(CommandError, match="--as-of: 'soon' is not an ISO 8601"):
+        call_command("resolve_env", "acme/web", "--as-of", "soon", stdout=StringIO())
