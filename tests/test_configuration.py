@@ -363,3 +363,24 @@ def test_apply_records_one_audit_event_with_counts_and_no_values(world):
     assert event.organization == world.acme
     assert event.detail["counts"]["variables"] == {"created": 1}
     assert "very-secret-thing" not in str(event.detail)
+
+
+def test_changing_a_group_field_updates_it_once_and_leaves_unlisted_fields_alone(world):
+    group = VariableGroup.objects.create(
+        organization=world.acme, name="g", description="kept", priority=1
+    )
+    rows = group.history.count()
+    configuration.apply(config("organizations: [{slug: acme, groups: [{name: g, priority: 7}]}]"))
+    group.refresh_from_db()
+    assert (group.priority, group.description) == (7, "kept")
+    assert group.history.count() == rows + 1
+
+
+def test_a_bare_username_is_a_member(world):
+    configuration.apply(config("organizations: [{slug: acme, members: [charlie]}]"))
+    assert world.acme.memberships.get(user=world.charlie).role == "member"
+
+
+def test_an_existing_role_is_kept_when_the_file_gives_none(world):
+    configuration.apply(config("organizations: [{slug: acme, members: [{user: alice}]}]"))
+    assert world.acme.memberships.get(user=world.alice).role == "admin"

@@ -5,6 +5,7 @@ file would produce. It reads the database and never writes; every error carries 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any
@@ -399,7 +400,9 @@ class _OrganizationReader:
         self.groups()
         return self.spec
 
-    def entries(self, key: str, keys: tuple[str, ...], identity: str, max_length: int = 64):  # type: ignore[no-untyped-def]
+    def entries(
+        self, key: str, keys: tuple[str, ...], identity: str, max_length: int = 64
+    ) -> Iterator[tuple[Mapping, str, str]]:
         """(entry, identity, path) of each well-formed entry of a list, each identity once."""
         v, seen = self.v, {}
         for entry, line, path in v.items(self.item, key, self.path) or []:
