@@ -29,6 +29,7 @@ from .models import AuditEvent, Organization
 
 CHANGES = "changes"  # the kind filter value for "every change in history"
 HISTORY_VERB = {"+": "created", "~": "changed", "-": "deleted"}
+OWNER_COLUMNS = frozenset({"organization_id", "group_id", "project_id"})
 LOGIN_KINDS = (AuditEvent.Kind.LOGIN, AuditEvent.Kind.LOGIN_FAILED, AuditEvent.Kind.LOGOUT)
 
 
@@ -69,6 +70,9 @@ class Index:
     group_names: dict[int, str]
     project_slugs: dict[int, str]
     team_slugs: dict[int, str]
+    organization_id: int = 0
+    organization_slug: str = ""
+    usernames: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, org: Organization) -> Index:
@@ -84,6 +88,17 @@ class Index:
             names(m.HistoricalVariableGroup, "name"),
             names(m.HistoricalProject, "slug"),
             names(m.HistoricalTeam, "slug"),
+            org.pk,
+            org.slug,
+            dict(
+                get_user_model()
+                .objects.filter(
+                    pk__in=m.HistoricalMembership.objects.filter(organization_id=org.pk).values(
+                        "user_id"
+                    )
+                )
+                .values_list("pk", "username")
+            ),
         )
 
 
@@ -151,7 +166,8 @@ class Source:
             project = row["slug"]
             what = f"project {project}"
         elif noun == "membership":
-            what = f"membership of user #{row['user_id']} ({row['role']})"
+            user = index.usernames.get(row["user_id"], f"#{row['user_id']}")
+            what = f"membership of {user} ({row['role']})"
         else:
             what = f"{noun} {row.get('slug', '')}".strip()
         return Entry(
@@ -230,7 +246,7 @@ def event_entry(event: AuditEvent) -> Entry:
         changes.append("variables: " + ", ".join(sorted(event.variables)))
     if event.detail:
         # `detail` never holds a value (orgenv.audit refuses them): show it as it is.
-        changes += [f"{key}: {val}" for key, val in sorted(event.detail.items())]
+        changes += [f"{key}: {_flat(val)}" for key, val in sorted(event.detail.items())]
     return Entry(
         at=event.at,
         kind=event.get_kind_display(),
@@ -347,8 +363,10 @@ def _explain_source(source: Source, items: list[Entry], index: Index) -> None:
         for f in tracked:
             new = now.get(f.attname)
             if before is None:
-                if f.name in hidden:
-                    continue  # a new value: its presence is enough, never its content
+                if f.name in hidden or f.attname in OWNER_COLUMNS:
+                    # A new value: its presence is enough, never its content. The owner
+                    # (group, project, organization) is already named in `what`.
+                    continue
                 if new not in (None, ""):
                     entry.changes.append(f"{f.name}: {_label(f.attname, new, index)}")
                 continue
@@ -409,11 +427,24 @@ def _links(model: Any, items: list[Entry], previous: dict[int, Any]) -> dict:
     return out
 
 
+def _flat(value: Any) -> str:
+    """Event details as words: {"groups": {"created": 8}} reads "groups created 8"."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_flat(val)}" for key, val in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_flat(v) for v in value)
+    return str(value)
+
+
 def _label(attname: str, value: Any, index: Index) -> str:
     if attname == "group_id":
         return index.group_names.get(value, f"#{value}")
     if attname == "project_id":
         return index.project_slugs.get(value, f"#{value}")
+    if attname == "user_id":
+        return index.usernames.get(value, f"#{value}")
+    if attname == "organization_id":
+        return index.organization_slug if value == index.organization_id else f"#{value}"
     if value is None:
         return "—"
     return str(value)
