@@ -288,3 +288,31 @@ def test_the_console_script_is_installed():
     script = Path(sys.executable).parent / "orgenv"
     result = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("orgenv ")
+
+
+def test_a_terminal_interrupt_is_recognised_only_in_the_terminals_foreground():
+    check = "from orgenv.cli import _terminal_already_signalled as t; print(t())"
+    primary, secondary = os.openpty()
+    try:
+        # `setsid -c`: a session whose controlling terminal is the pty, in its foreground.
+        in_foreground = subprocess.run(
+            ["setsid", "-c", sys.executable, "-c", check],
+            stdin=secondary,
+            capture_output=True,
+            cwd=ROOT,
+            check=True,
+        )
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    # A session of its own without a terminal, as under a CI runner.
+    detached = subprocess.run(
+        [sys.executable, "-c", check],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        cwd=ROOT,
+        check=True,
+        start_new_session=True,
+    )
+    assert in_foreground.stdout == b"True\n"
+    assert detached.stdout == b"False\n"

@@ -319,3 +319,41 @@ def test_a_background_process_holding_the_output_open_does_not_keep_orgenv_waiti
         assert process.stdout.read(12) == b"parent done\n"
     finally:
         stop(process)
+
+
+def test_ctrl_c_at_a_terminal_is_not_forwarded_a_second_time(runner):
+    # orgenv runs in the foreground of a terminal (a pty it controls, through `setsid -c`):
+    # Ctrl-C makes the terminal signal the whole foreground group, the command included, so
+    # orgenv must not send a second SIGINT of its own. The command waits for SIGINT with
+    # sigtimedwait, which tells who sent each one: the terminal (no pid) or a process. (A
+    # second SIGINT that arrives while the first is still pending merges with it, so this
+    # catches a double forward most of the time, not always; test_cli.py pins the rule.)
+    code = (
+        "import os, signal\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+        "print('ready', flush=True)\n"
+        "senders = [signal.sigtimedwait({signal.SIGINT}, 20).si_pid]\n"
+        "while (info := signal.sigtimedwait({signal.SIGINT}, 1)) is not None:\n"
+        "    senders.append(info.si_pid)\n"
+        "print('senders:', senders, 'orgenv:', os.getppid(), flush=True)\n"
+    )
+    primary, secondary = os.openpty()
+    try:
+        process = subprocess.Popen(
+            ["setsid", "-c", sys.executable, "-m", "orgenv.cli", "run", *python(code)],
+            env=runner.env(),
+            cwd=ROOT,
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert read_line(process.stdout, time.monotonic() + 15) == b"ready\n"
+            os.write(primary, b"\x03")  # the terminal's interrupt character
+            assert process.wait(timeout=15) == 0
+            assert process.stdout.read() == f"senders: [0] orgenv: {process.pid}\n".encode()
+        finally:
+            stop(process)
+    finally:
+        os.close(primary)
+        os.close(secondary)
