@@ -109,3 +109,26 @@ def test_the_variable_list_shows_names_but_no_values(client, world, layered):
     html = client.get("/admin/orgenv/variable/").content.decode()
     assert "DB_PASSWORD" in html
     assert "pg-hunter2" not in html
+
+
+def test_relabelling_a_project_out_of_a_labelled_groups_reach_is_refused(client, world):
+    make_group(world.acme, "prod-creds", environment="production", projects=[world.web])
+    data = {
+        "slug": "web",
+        "name": "Web",
+        "environment": "staging",
+        "members": [str(world.bob.pk)],
+        "variables-TOTAL_FORMS": "0",
+        "variables-INITIAL_FORMS": "0",
+        "variables-MIN_NUM_FORMS": "0",
+        "variables-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    client.force_login(world.alice)
+    response = client.post(change_url(world.web), data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "labelled &#x27;staging&#x27;" in html
+    assert "labelled &#x27;production&#x27;" in html
+    world.web.refresh_from_db()
+    assert world.web.environment == "production"
