@@ -192,3 +192,19 @@ def test_resolve_env_as_of_prints_the_past_and_explains_bad_input(world):
         call_command("resolve_env", "acme/web", "--as-of", "2000-01-01", stdout=StringIO())
     with pytest.raises(CommandError, match="--as-of: 'soon' is not an ISO 8601"):
         call_command("resolve_env", "acme/web", "--as-of", "soon", stdout=StringIO())
+
+
+def test_as_of_still_reads_the_past_after_the_old_key_is_retired(world, settings):
+    from cryptography.fernet import Fernet
+
+    group = make_group(world.acme, "g", access="all", secrets={"KEY": "old-key"})
+    when = timezone.now()
+    time.sleep(0.002)
+    key = Variable.objects.get(group=group)
+    key.value = "new-key"
+    key.save()
+    new = Fernet.generate_key().decode()
+    settings.FERNET_KEYS = [new, *settings.FERNET_KEYS]
+    call_command("rotate_keys", stdout=StringIO())
+    settings.FERNET_KEYS = [new]  # the old key is gone: history must have been re-encrypted
+    assert _env(resolve_as_of(world.web, when)) == {"KEY": ("old-key", True, "group:g")}
