@@ -10,6 +10,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -29,6 +30,8 @@ __all__ = ["main", "fetch_environment", "FetchError", "Environment"]
 
 VERSION = "0.1.0"
 ENDPOINT = "/api/v1/environment"
+# SPEC "Names and values": anything else in an answer would corrupt the command's environment.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEFAULT_TIMEOUT = 10.0
 
 # Exit codes of orgenv itself (sysexits.h where one fits). `run` otherwise returns the
@@ -135,6 +138,10 @@ def fetch_environment(url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT)
         raise FetchError(f"cannot reach {endpoint}: {why}.", EXIT_UNAVAILABLE) from None
     except TimeoutError:
         raise _timeout(endpoint, timeout) from None
+    except http.client.InvalidURL as error:  # a space, a port that is no number
+        raise FetchError(
+            f"--url is not a valid address ({_one_line(str(error))}): {url!r}.", EXIT_USAGE
+        ) from None
     except http.client.HTTPException as error:
         # The connection broke mid-answer (IncompleteRead, BadStatusLine, ...).
         raise FetchError(
@@ -165,9 +172,10 @@ def _http_error(error: urllib.error.HTTPError, endpoint: str) -> FetchError:
         return FetchError(f"the server denied access (403 Forbidden){suffix}.", EXIT_NOPERM)
     if status == 429:
         retry = _one_line(error.headers.get("Retry-After", "") if error.headers else "")
-        when = f"retry after {retry} seconds" if retry.isdigit() else "retry later"
-        if retry and not retry.isdigit():
-            when = f"retry after {retry}"
+        if retry.isdigit():
+            when = f"retry after {retry} seconds"
+        else:  # an HTTP date, or nothing
+            when = f"retry after {retry}" if retry else "retry later"
         return FetchError(f"too many requests (429 Too Many Requests); {when}.", EXIT_TEMPFAIL)
     if 300 <= status < 400:
         location = _one_line(error.headers.get("Location", "") if error.headers else "")
@@ -220,7 +228,7 @@ def _parse_environment(
     project = payload.get("project")
     if (
         not isinstance(variables, dict)
-        or not all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items())
+        or not all(isinstance(v, str) and _NAME.fullmatch(k) for k, v in variables.items())
         or not isinstance(secrets, list)
         or not all(isinstance(name, str) for name in secrets)
         or not isinstance(organization, str)
@@ -404,6 +412,16 @@ def _error(message: str) -> None:
     sys.stderr.flush()
 
 
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orgenv",
@@ -428,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--timeout",
-            type=float,
+            type=_seconds,
             default=DEFAULT_TIMEOUT,
             metavar="SECONDS",
             help=f"seconds to wait for the server (default: {DEFAULT_TIMEOUT:g})",

@@ -32,6 +32,7 @@ TOKEN = "oev_standin00000.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 def orgenv(*args: str, env: dict[str, str] | None = None, timeout: float = 30):
     """Run the CLI as a runner would, in a fresh interpreter."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ORGENV_")}
+    full_env["NO_PROXY"] = "127.0.0.1,localhost"  # a proxy of the machine must not intercept
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "orgenv.cli", *args],
@@ -139,6 +140,12 @@ def test_it_rejects_a_url_that_is_not_http():
     assert_failed_in_one_line(result, 2, "--url must be the server's address")
 
 
+@pytest.mark.parametrize("url", ["http://orgenv example.com", "http://127.0.0.1:port"])
+def test_it_rejects_a_url_that_is_not_a_valid_address(url):
+    result = orgenv("env", "--url", url, "--token", TOKEN)
+    assert_failed_in_one_line(result, 2, "--url is not a valid address")
+
+
 def test_an_unreachable_server_fails_in_one_line_and_the_command_never_runs(tmp_path):
     with socket.socket() as probe:  # a port nobody listens on: bound, then released
         probe.bind(("127.0.0.1", 0))
@@ -181,9 +188,14 @@ def test_a_server_that_does_not_answer_in_time_fails_with_the_timeout(tmp_path):
         (answer(502, b"bad gateway", "text/plain"), 69, ["502"]),
         (answer(200, b"<html>login</html>", "text/html"), 76, ["not orgenv's", "text/html"]),
         (answer(200, b'{"variables": ["not", "a", "mapping"]}'), 76, ["not orgenv's"]),
+        (
+            answer(200, b'{"organization": "a", "project": "b", "variables": {"A=B": "x"}}'),
+            76,
+            ["not orgenv's"],
+        ),
         (answer(404, b"<html>not found</html>", "text/html"), 76, ["unexpected answer 404"]),
     ],
-    ids=["429", "403", "500", "502", "html", "wrong-shape", "404"],
+    ids=["429", "403", "500", "502", "html", "wrong-shape", "bad-name", "404"],
 )
 def test_a_failed_fetch_says_why_in_one_line_and_never_starts_the_command(
     tmp_path, reply, code, phrases
@@ -316,3 +328,9 @@ def test_a_terminal_interrupt_is_recognised_only_in_the_terminals_foreground():
     )
     assert in_foreground.stdout == b"True\n"
     assert detached.stdout == b"False\n"
+
+
+def test_a_timeout_must_be_a_positive_number_of_seconds():
+    result = orgenv("env", "--url", "http://127.0.0.1:9", "--token", TOKEN, "--timeout", "0")
+    assert result.returncode == 2
+    assert b"--timeout: must be a positive number of seconds, not '0'" in result.stderr

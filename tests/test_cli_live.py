@@ -35,6 +35,7 @@ class Runner:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORGENV_")}
+        env["NO_PROXY"] = "127.0.0.1,localhost"  # a proxy of the machine must not intercept
         return {**env, "ORGENV_URL": self.url, "ORGENV_TOKEN": self.token, **extra}
 
     def run(self, *args: str, timeout: float = 60, **extra: str) -> subprocess.CompletedProcess:
