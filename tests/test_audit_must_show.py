@@ -79,3 +79,41 @@ def test_rotating_the_demo_secret_keeps_its_past_and_names_who_changed_it(client
     history = client.get(f"/admin/orgenv/variable/{secret.pk}/history/").content.decode()
     assert "value changed" in history
     _no_secret_in(history)
+
+
+def test_no_history_page_of_the_demo_shows_a_secret(client, db):
+    from orgenv.models import (
+        Organization,
+        Project,
+        ProjectToken,
+        ProjectVariable,
+        Team,
+        VariableGroup,
+    )
+
+    call_command("demo", stdout=StringIO())
+    call_command("issue_token", "acme/production_db", "--name", "ci", stdout=StringIO())
+    client.post("/accounts/login/", {"username": "admin", "password": "admin"})
+    # Rotate every secret once through the admin, so each history has a value change.
+    for secret in Variable.objects.filter(is_secret=True):
+        response = client.post(
+            f"/admin/orgenv/variable/{secret.pk}/change/",
+            {"group": secret.group_id, "name": secret.name, "value": ROTATED, "is_secret": "on"},
+        )
+        assert response.status_code == 302
+    pages = 0
+    for model in (Organization, Team, Project, VariableGroup, Variable, ProjectVariable):
+        for obj in model.objects.all():
+            name = model._meta.model_name
+            urls = [f"/admin/orgenv/{name}/{obj.pk}/history/"] + [
+                f"/admin/orgenv/{name}/{obj.pk}/history/{h.history_id}/" for h in obj.history.all()
+            ]
+            for url in urls:
+                response = client.get(url)
+                assert response.status_code == 200, url
+                _no_secret_in(response.content.decode())
+                pages += 1
+    token = ProjectToken.objects.get()
+    page = client.get(f"/admin/orgenv/projecttoken/{token.pk}/history/").content.decode()
+    assert token.digest not in page
+    assert pages > 60
