@@ -276,8 +276,8 @@ def _streams(org: Organization, f: Filters, index: Index, limit: int | None) -> 
     return streams
 
 
-def count(org: Organization, f: Filters) -> int:
-    index = Index.of(org)
+def count(org: Organization, f: Filters, index: Index | None = None) -> int:
+    index = index or Index.of(org)
     total = 0
     if not f.kind or f.kind == CHANGES:
         for source in SOURCES:
@@ -287,9 +287,11 @@ def count(org: Organization, f: Filters) -> int:
     return total + (qs.count() if qs is not None else 0)
 
 
-def page(org: Organization, f: Filters, number: int, size: int) -> list[Entry]:
+def page(
+    org: Organization, f: Filters, number: int, size: int, index: Index | None = None
+) -> list[Entry]:
     """Entries number×size … (number+1)×size−1 of the merged timeline, explained."""
-    index = Index.of(org)
+    index = index or Index.of(org)
     end = (number + 1) * size
     merged = heapq.merge(*_streams(org, f, index, end), key=lambda e: e.at, reverse=True)
     entries = list(merged)[number * size : end]
