@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 
 from orgenv.models import AuditEvent, Project, ProjectVariable
 from orgenv.tokens import token_issue, token_revoke
@@ -60,6 +61,15 @@ class Runner:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    # Throttle counters live in the cache, which outlives a test; rejected tokens here count
+    # against 127.0.0.1 for whatever runs next.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
