@@ -82,9 +82,10 @@ class AuditFilterForm(forms.Form):
 def audit_log(request: HttpRequest, org: str) -> HttpResponse:
     organization = _organization(request, org)
     form = AuditFilterForm(request.GET or None)
-    filters = form.filters() if form.is_valid() else timeline.Filters()
-    if request.GET and not form.is_valid():
-        return render(request, "audit/log.html", {"organization": organization, "form": form})
+    if form.is_bound and not form.is_valid():
+        context = {"organization": organization, "form": form}
+        return render(request, "audit/log.html", context, status=400)
+    filters = form.filters() if form.is_bound else timeline.Filters()
     if request.GET.get("format") == "csv":
         return _csv(organization, filters)
     index = timeline.Index.of(organization)  # names of past and present objects, asked once
@@ -94,23 +95,18 @@ def audit_log(request: HttpRequest, org: str) -> HttpResponse:
         number = min(max(int(request.GET.get("page", "1")), 1), pages)
     except ValueError:
         number = 1
-    entries = timeline.page(organization, filters, number - 1, PAGE_SIZE, index)
-    query = {k: v for k, v in request.GET.items() if k not in ("page", "format") and v}
-    return render(
-        request,
-        "audit/log.html",
-        {
-            "organization": organization,
-            "form": form,
-            "show": True,
-            "entries": entries,
-            "total": total,
-            "number": number,
-            "pages": pages,
-            "query": urlencode(query),
-            "csv_query": urlencode(query),
-        },
-    )
+    query = urlencode({k: v for k, v in request.GET.items() if k not in ("page", "format") and v})
+    context = {
+        "organization": organization,
+        "form": form,
+        "show": True,
+        "entries": timeline.page(organization, filters, number - 1, PAGE_SIZE, index),
+        "total": total,
+        "number": number,
+        "pages": pages,
+        "query": query,
+    }
+    return render(request, "audit/log.html", context)
 
 
 @never_cache
@@ -118,10 +114,10 @@ def audit_log(request: HttpRequest, org: str) -> HttpResponse:
 def audit_csv(request: HttpRequest, org: str) -> HttpResponse:
     organization = _organization(request, org)
     form = AuditFilterForm(request.GET or None)
-    if request.GET and not form.is_valid():
+    if form.is_bound and not form.is_valid():
         errors = " ".join(e for errs in form.errors.values() for e in errs)
         return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
-    return _csv(organization, form.filters() if request.GET else timeline.Filters())
+    return _csv(organization, form.filters() if form.is_bound else timeline.Filters())
 
 
 class _Echo:

@@ -110,7 +110,9 @@ def test_the_filters_narrow_the_timeline_and_the_csv_alike(client, world, histor
 
 def test_a_bad_time_filter_is_a_clear_message(client, world):
     client.force_login(world.alice)
-    page = client.get("/orgs/acme/audit/?since=yesterday").content.decode()
+    response = client.get("/orgs/acme/audit/?since=yesterday")
+    assert response.status_code == 400
+    page = response.content.decode()
     assert "From: &#x27;yesterday&#x27; is not an ISO 8601 date or time" in page
     assert client.get("/orgs/acme/audit.csv?until=soon").status_code == 400
 
