@@ -298,3 +298,12 @@ def test_the_group_page_costs_the_same_queries_for_few_or_many_projects(client, 
 
     page_queries(1)  # warm the per-process caches (content types, sessions)
     assert page_queries(3) == page_queries(12)
+
+
+def test_a_new_secret_without_a_value_is_refused(client, world):
+    group = make_group(world.acme, "fresh")
+    client.force_login(world.alice)
+    response = post_group(client, group, [{"name": "TOKEN", "value": "", "is_secret": True}])
+    assert response.status_code == 200
+    assert "Type a value for this secret" in response.content.decode()
+    assert not group.variables.exists()

@@ -6,6 +6,8 @@ The secret value widget, decided:
 - leaving it blank keeps the stored value; typing anything replaces it (so a secret cannot
   be set to empty text here: delete the variable instead);
 - un-marking a secret needs the value typed again, since nobody can see the old one;
+- a new secret needs a value: its box comes back empty when the form has errors, and a
+  blank secret saved by accident would be worse than an error;
 - public values are shown and edited as plain multi-line text.
 """
 
@@ -21,7 +23,7 @@ from orgenv.validators import environment_guard_errors
 from .base import OrgScopedForm
 
 SECRET_PLACEHOLDER = "•••••• stored, never shown. Leave blank to keep it; type to replace it."
-NEW_SECRET_PLACEHOLDER = "Secret: it will not be shown again after saving."
+NEW_SECRET_PLACEHOLDER = "Type the secret value (again, if the form came back): it is never shown."
 
 
 class SecretValueWidget(forms.Textarea):
@@ -73,6 +75,12 @@ class DefinitionForm(OrgScopedForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if not self.stored_secret and cleaned.get("is_secret") and cleaned.get("value") == "":
+            self.add_error(
+                "value",
+                "Type a value for this secret (it is never shown after saving, so the box "
+                "is empty again when the form has errors).",
+            )
         if self.stored_secret and cleaned.get("value", "") == "":
             if cleaned.get("is_secret"):
                 cleaned["value"] = self.instance.value  # blank keeps the stored secret
