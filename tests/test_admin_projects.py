@@ -109,6 +109,10 @@ def test_the_variable_list_shows_names_but_no_values(client, world, layered):
     html = client.get("/admin/orgenv/variable/").content.decode()
     assert "DB_PASSWORD" in html
     assert "pg-hunter2" not in html
+    secret = layered.variables.get(name="SIGNING_KEY")
+    page = client.get(f"/admin/orgenv/projectvariable/{secret.pk}/change/").content.decode()
+    assert "SIGNING_KEY" in page
+    assert "proj-secret-99" not in page
 
 
 def test_relabelling_a_project_out_of_a_labelled_groups_reach_is_refused(client, world):
