@@ -7,5 +7,5 @@ class OrgenvConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers checks and receivers)
-        from . import audit_admin, audit_signals  # noqa: F401  (audit receivers, admin)
+        # Importing registers checks, signal receivers (grants, audit) and the audit admin.
+        from . import audit_admin, audit_signals, checks, signals  # noqa: F401
