@@ -312,10 +312,10 @@ def test_a_resolution_runs_a_constant_number_of_queries(
     token, raw = token_issue(project=world.web, name="ci")
     client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")  # sets last_used_at
     # 1 the token with its project and organization (one join)
-    # 2 SAVEPOINT (the request's transaction, nested in the test's)
-    # 3 groups of the organization, with how each reaches the project
-    # 4 the variables of the groups that reach it, as tuples
-    # 5 the project's variables, as tuples
+    # 2 groups of the organization, with how each reaches the project
+    # 3 the variables of the groups that reach it, as tuples
+    # 4 the project's variables, as tuples
+    # 5 SAVEPOINT (the access event's transaction, nested in the test's)
     # 6 INSERT of the access event
     # 7 RELEASE SAVEPOINT
     # (an UPDATE of last_used_at is added at most once a minute per token)
@@ -344,3 +344,9 @@ def test_a_token_never_reads_another_project_or_organization(client, world):
     assert response.json()["project"] == "web"
     for value in ("other-secret", "globex-secret", "other-value", "globex-value"):
         assert value not in body
+
+
+def test_a_rejected_token_still_gets_401_when_its_denial_cannot_be_recorded(client, runner):
+    with connection.execute_wrapper(refuse_audit_inserts):
+        response = client.get(URL, HTTP_AUTHORIZATION="Bearer oev_AAAAAAAAAAAA." + "x" * 43)
+    assert (response.status_code, response.json()) == (401, {"detail": "Invalid token."})

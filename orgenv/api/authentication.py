@@ -7,7 +7,10 @@ client address (orgenv.api.throttling.AuthFailureThrottle).
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError, transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions, status
@@ -19,6 +22,8 @@ from .. import audit
 from ..models import AuditEvent, ProjectToken
 from ..tokens import TokenRejected, token_authenticate
 from .throttling import AuthFailureThrottle, client_address
+
+logger = logging.getLogger(__name__)
 
 QUERY_STRING_NAMES = ("token", "access_token")
 
@@ -46,6 +51,15 @@ def user_agent(request: Request) -> str:
 def record_denied(request: Request, reason: str, *, prefix: str = "", token=None) -> None:  # type: ignore[no-untyped-def]
     """One RESOLUTION_DENIED event: prefix when parseable, reason, address, user agent."""
     project = token.project if token is not None else None
+    try:
+        with transaction.atomic():
+            _record_denied(request, reason, prefix, token, project)
+    except DatabaseError:
+        # The caller is refused either way; a 500 instead of the 401 would only hide why.
+        logger.exception("Could not record a rejected token (%s, %s)", prefix or "-", reason)
+
+
+def _record_denied(request, reason, prefix, token, project) -> None:  # type: ignore[no-untyped-def]
     audit.record(
         AuditEvent.Kind.RESOLUTION_DENIED,
         actor=f"token:{prefix}" if prefix else "anonymous",

@@ -1,8 +1,14 @@
 """The two environment endpoints: the runner's (project token) and the members' (session).
 
-Both resolve through orgenv.selectors.load_layers (three queries, values still encrypted)
-and write one RESOLUTION audit event in the same transaction as the answer is built: if the
-event cannot be written, nothing is decrypted and the caller gets a 500 without secrets.
+Both resolve through orgenv.selectors.load_layers (three queries, values still encrypted),
+decrypt the winners, then write one RESOLUTION audit event, and only once it is committed
+build the answer: if the event cannot be written, the caller gets a 500 without secrets.
+
+The reads are deliberately outside that transaction. On SQLite a transaction that reads and
+then writes must hold the write lock from its start (or risk SQLITE_BUSY on the upgrade), so
+wrapping the whole resolution serialised every worker behind the slowest project
+(bench/resolve.py measured big/floor 0.53); on PostgreSQL, READ COMMITTED gives each
+statement its own snapshot anyway, so the wider transaction bought no consistency.
 """
 
 from __future__ import annotations
@@ -87,20 +93,21 @@ def record_resolution(
 ) -> AuditEvent:
     """The access event of one resolution: names and sources, never a value."""
     project = layers.project
-    return audit.record(
-        AuditEvent.Kind.RESOLUTION,
-        actor=actor,
-        user=request.user if request.user and request.user.is_authenticated else None,
-        token=token,
-        token_prefix=token.prefix if token else "",
-        token_name=token.name if token else "",
-        project=project,
-        organization=project.organization,
-        variables=layers.resolution.sources,
-        address=client_address(request),
-        user_agent=user_agent(request),
-        detail=detail,
-    )
+    with transaction.atomic():  # committed, or rolled back alone, before any answer
+        return audit.record(
+            AuditEvent.Kind.RESOLUTION,
+            actor=actor,
+            user=request.user if request.user and request.user.is_authenticated else None,
+            token=token,
+            token_prefix=token.prefix if token else "",
+            token_name=token.name if token else "",
+            project=project,
+            organization=project.organization,
+            variables=layers.resolution.sources,
+            address=client_address(request),
+            user_agent=user_agent(request),
+            detail=detail,
+        )
 
 
 FORMAT_PARAMETER = OpenApiParameter(
@@ -144,28 +151,21 @@ class RunnerEnvironmentView(OrgenvAPIView):
         token: ProjectToken = request.auth
         project = token.project
         fmt = request.accepted_renderer.format
+        actor = f"token:{token.prefix}"
         try:
-            with transaction.atomic():
-                layers = load_layers(project)
-                etag = environment_etag(layers, fmt)
-                if etag_matches(request, etag):
-                    # Every fetch is traced, an unchanged one too; it costs no decryption.
-                    event = record_resolution(
-                        request,
-                        layers,
-                        actor=f"token:{token.prefix}",
-                        token=token,
-                        format=fmt,
-                        not_modified=True,
-                    )
-                    response = HttpResponseNotModified()
-                    response["ETag"] = etag
-                    response[RESOLUTION_HEADER] = str(event.pk)
-                    return response
+            layers = load_layers(project)
+            etag = environment_etag(layers, fmt)
+            if etag_matches(request, etag):
+                # Every fetch is traced, an unchanged one too; it costs no decryption.
                 event = record_resolution(
-                    request, layers, actor=f"token:{token.prefix}", token=token, format=fmt
+                    request, layers, actor=actor, token=token, format=fmt, not_modified=True
                 )
-                values = {n: reveal(r) for n, r in layers.resolution.variables.items()}
+                response = HttpResponseNotModified()
+                response["ETag"] = etag
+                response[RESOLUTION_HEADER] = str(event.pk)
+                return response
+            values = {n: reveal(r) for n, r in layers.resolution.variables.items()}
+            event = record_resolution(request, layers, actor=actor, token=token, format=fmt)
         except (DatabaseError, DecryptionError):
             logger.exception("Resolution of %s for token %s failed", project, token.prefix)
             raise ResolutionFailed() from None
@@ -206,18 +206,14 @@ class MemberEnvironmentView(OrgenvAPIView):
         )
         show_secrets = may_see_secrets(request.user, project)
         try:
-            with transaction.atomic():
-                layers = load_layers(project)
-                event = record_resolution(
-                    request,
-                    layers,
-                    actor=request.user.get_username(),
-                    secrets_shown=show_secrets,
-                )
-                values = {
-                    name: reveal(r) if show_secrets or not r.is_secret else None
-                    for name, r in layers.resolution.variables.items()
-                }
+            layers = load_layers(project)
+            values = {
+                name: reveal(r) if show_secrets or not r.is_secret else None
+                for name, r in layers.resolution.variables.items()
+            }
+            event = record_resolution(
+                request, layers, actor=request.user.get_username(), secrets_shown=show_secrets
+            )
         except (DatabaseError, DecryptionError):
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
