@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 PROJECT_SOURCE = "project"
 
@@ -30,9 +30,12 @@ def group_source(name: str) -> str:
     return f"group:{name}"
 
 
-@dataclass(frozen=True)
-class Definition:
-    """One definition of a name: in a group (source "group:<name>") or on the project."""
+class Definition(NamedTuple):
+    """One definition of a name: in a group (source "group:<name>") or on the project.
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, and about three times
+    cheaper to create, which counts at a thousand definitions per request (bench/resolve.py).
+    """
 
     name: str
     value: Any
@@ -143,9 +146,10 @@ def resolve(groups: Iterable[GroupLayer], project: Iterable[Definition]) -> Reso
         variables[name] = Resolved(
             name, winner.value, winner.is_secret, winner.source, winner.ref, list(rest)
         )
-        tied = tuple(d.source for d in rest if d.priority == winner.priority)
-        if tied:
-            conflicts.append(Conflict(name, winner.source, tied))
+        if rest:  # most names have a single definition: skip the scan for them
+            tied = tuple(d.source for d in rest if d.priority == winner.priority)
+            if tied:
+                conflicts.append(Conflict(name, winner.source, tied))
 
     for definition in project:
         shadowed = []

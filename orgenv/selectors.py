@@ -103,14 +103,16 @@ def load_layers(project: Project) -> ProjectLayers:
             .order_by("group_id", "name")
             .values_list("group_id", "id", "name", "is_secret", _raw("value"))
         )
+        # Per-row work is what a big project pays for: keep it to one tuple and one string
+        # (the stamp is hashed once, with the same bytes as row by row).
+        sources = {gid: group_source(group.name) for gid, group in by_id.items()}
+        parts = []
         for gid, vid, name, is_secret, token in rows:
-            group = by_id[gid]
             definitions[gid].append(
-                Definition(
-                    name, token, is_secret, group_source(group.name), group.priority, ("v", vid)
-                )
+                Definition(name, token, is_secret, sources[gid], by_id[gid].priority, ("v", vid))
             )
-            stamp.update(f"|v{vid}:{name}:{is_secret:d}:{token}".encode())
+            parts.append(f"|v{vid}:{name}:{is_secret:d}:{token}")
+        stamp.update("".join(parts).encode())
 
     project_defs = []
     rows = (
