@@ -118,11 +118,20 @@ FORMAT_PARAMETER = OpenApiParameter(
     description='json (default); dotenv: NAME="value" lines, double-quoted with backslash '
     "escapes; shell: export NAME='value' lines for POSIX sh.",
 )
+# Errors are JSON whatever the format (OrgenvAPIView.finalize_response).
 ERRORS = {
-    400: OpenApiResponse(DetailSerializer, "Unknown format, or a token in the query string."),
-    401: OpenApiResponse(DetailSerializer, "Missing, invalid, expired or revoked token."),
-    429: OpenApiResponse(DetailSerializer, "Too many requests; see Retry-After."),
-    500: OpenApiResponse(DetailSerializer, "The access event could not be written."),
+    (400, "application/json"): OpenApiResponse(
+        DetailSerializer, "Unknown format, or a token in the query string."
+    ),
+    (401, "application/json"): OpenApiResponse(
+        DetailSerializer, "Missing, invalid, expired or revoked token."
+    ),
+    (429, "application/json"): OpenApiResponse(
+        DetailSerializer, "Too many requests; see Retry-After."
+    ),
+    (500, "application/json"): OpenApiResponse(
+        DetailSerializer, "The access event could not be written."
+    ),
 }
 
 
@@ -139,7 +148,9 @@ class RunnerEnvironmentView(OrgenvAPIView):
         summary="The environment of the token's project",
         parameters=[FORMAT_PARAMETER],
         responses={
-            (200, "application/json"): EnvironmentSerializer,
+            (200, "application/json"): OpenApiResponse(
+                EnvironmentSerializer, "The resolved environment (format=json, the default)."
+            ),
             (200, "text/plain"): OpenApiResponse(
                 OpenApiTypes.STR, "format=dotenv or format=shell: one variable per line."
             ),
@@ -195,7 +206,7 @@ class MemberEnvironmentView(OrgenvAPIView):
             200: EnvironmentSerializer,
             403: OpenApiResponse(DetailSerializer, "Not signed in."),
             404: OpenApiResponse(DetailSerializer, "No such project among yours."),
-            500: ERRORS[500],
+            500: ERRORS[(500, "application/json")],
         },
     )
     def get(self, request: Request, org: str, project: str) -> Response:
