@@ -108,3 +108,14 @@ def test_the_json_payload_has_exactly_the_spec_keys_and_hides_what_it_is_told_to
 def test_an_unknown_format_is_refused_naming_the_allowed_ones():
     with pytest.raises(ValueError, match="use one of json, dotenv, shell"):
         render("yaml", {"variables": {}})
+
+
+@settings(max_examples=100, deadline=None)
+@given(variables=st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True), values))
+def test_the_runner_cli_renders_exactly_as_the_server(variables):
+    # orgenv.cli keeps a standard-library copy of these renderings; they must not drift.
+    from orgenv import cli
+
+    environment = cli.Environment("acme", "web", variables, [], "1", {"variables": variables})
+    assert cli.render("dotenv", environment) == render_dotenv(variables)
+    assert cli.render("shell", environment) == render_shell(variables)
