@@ -350,3 +350,28 @@ def test_a_rejected_token_still_gets_401_when_its_denial_cannot_be_recorded(clie
     with connection.execute_wrapper(refuse_audit_inserts):
         response = client.get(URL, HTTP_AUTHORIZATION="Bearer oev_AAAAAAAAAAAA." + "x" * 43)
     assert (response.status_code, response.json()) == (401, {"detail": "Invalid token."})
+
+
+def test_over_real_http_a_runner_gets_its_environment_then_a_304(live_server, transactional_db):
+    import urllib.error
+    import urllib.request
+
+    from orgenv.models import Organization
+
+    acme = Organization.objects.create(slug="acme", name="Acme")
+    web = Project.objects.create(organization=acme, slug="web", name="Web")
+    make_group(acme, "shared", access="all", secrets={"API_KEY": "live-secret"})
+    _, raw = token_issue(project=web, name="live")
+    url = f"{live_server.url}{URL}?format=shell"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {raw}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.read() == b"export API_KEY='live-secret'\n"
+        etag = response.headers["ETag"]
+    request.add_header("If-None-Match", etag)
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(request, timeout=10)
+    assert not_modified.value.code == 304
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{live_server.url}{URL}", timeout=10)
+    assert refused.value.code == 401
+    assert refused.value.headers["WWW-Authenticate"] == 'Bearer realm="orgenv"'
