@@ -250,6 +250,13 @@ def test_the_etag_changes_with_a_value_and_with_the_format(client, runner):
     assert response.json()["variables"]["MODE"] == "group"
 
 
+def test_renaming_the_project_changes_the_etag(client, runner, world):
+    etag = client.get(URL, **runner.headers())["ETag"]
+    Project.objects.filter(pk=world.web.pk).update(slug="website")
+    response = client.get(URL, **runner.headers(HTTP_IF_NONE_MATCH=etag))
+    assert response.status_code == 200 and response.json()["project"] == "website"
+
+
 def test_each_resolution_writes_one_access_event_and_no_value_anywhere_in_it(client, runner):
     for fmt in ("json", "dotenv", "shell"):
         client.get(f"{URL}?format={fmt}", **runner.headers(HTTP_USER_AGENT="runner/2"))

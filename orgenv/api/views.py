@@ -13,6 +13,7 @@ statement its own snapshot anyway, so the wider transaction bought no consistenc
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.db import DatabaseError, transaction
@@ -67,8 +68,12 @@ class OrgenvAPIView(APIView):
 
 
 def environment_etag(layers: ProjectLayers, fmt: str) -> str:
-    # Weak: the body carries a fresh resolution_id each time, so only the meaning repeats.
-    return f'W/"{layers.fingerprint[:40]}-{fmt}"'
+    """From the fingerprint of the stored rows (no decryption), plus what else the body
+    shows: the slugs and the format. Weak, because the body carries a fresh resolution_id
+    each time: only its meaning repeats."""
+    project = layers.project
+    seed = f"{layers.fingerprint}|{project.organization.slug}/{project.slug}|{fmt}"
+    return f'W/"{hashlib.sha256(seed.encode()).hexdigest()[:40]}"'
 
 
 def etag_matches(request: Request, etag: str) -> bool:
