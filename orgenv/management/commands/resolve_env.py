@@ -1,4 +1,5 @@
 """resolve_env ORG/PROJECT [--format json|dotenv|shell] [--explain] [--show-secrets]
+                        [--as-of ISO8601]
 
 Prints a project's effective environment. json, dotenv and shell print every value, secrets
 included: they are what an execution would receive, for an operator who already holds the
@@ -46,7 +47,7 @@ class Command(OrgenvCommand):
         )
 
     def load_layers(self, project: Project, options: dict) -> ProjectLayers:
-        """The one place the layers come from: a time-travelling variant replaces this call."""
+        """The one place the layers come from: now, or from history with --as-of."""
         if options.get("as_of"):
             try:
                 return resolve_as_of(project, parse_when(options["as_of"]))
