@@ -80,6 +80,8 @@ class AuthFailureThrottle(_CurrentRates):
         """Seconds to wait when this address has failed too often, else None."""
         if not self._load(request) or len(self.history) < self.num_requests:
             return None
+        if not self.history:  # a rate of 0 refuses every token
+            return float(self.duration)
         return max(1.0, self.duration - (self.now - self.history[-1]))
 
     def fail(self, request: Request) -> None:
