@@ -4,10 +4,11 @@ No Django import, no side effect: the API, `resolve_env` and tests share them, a
 runner CLI keeps its own standard-library copy of the two text renderings.
 
 - json: the SPEC "Runner API" shape (`environment_payload` builds it);
-- dotenv: `NAME="value"` lines, double-quoted with backslash escapes (\\ \" \n \r \t),
-  which python-dotenv and orgenv's own `import_env` read back unchanged. python-dotenv must
-  be told `interpolate=False`: it expands `${…}` whatever the quoting, and no escape stops
-  it. (docker's `--env-file` is not a dotenv parser: it keeps quotes as part of the value.)
+- dotenv: `NAME="value"` lines, double-quoted, with a backslash before backslashes and
+  quotes and escapes for newline, return and tab, which python-dotenv and orgenv's own
+  `import_env` read back unchanged. python-dotenv must be told `interpolate=False`: it
+  expands `${…}` whatever the quoting, and no escape stops it. (docker's `--env-file` is
+  not a dotenv parser: it keeps quotes as part of the value.)
 - shell: `export NAME='value'` lines for POSIX sh: inside single quotes nothing is special,
   and a single quote is written `'\\''` (close, escaped quote, reopen).
 """
