@@ -3,8 +3,9 @@
     .venv/bin/python bench/resolve.py [--database sqlite|postgres|both] [--rounds 3]
                                       [--duration 10] [--connections 8]
 
-For each database it creates a fresh one (a SQLite file in a temporary directory; the
-PostgreSQL database `orgenv_bench` at 127.0.0.1:5432, dropped and recreated), seeds three
+For each database it creates a fresh one (a SQLite file in a temporary directory, in WAL
+mode with synchronous=NORMAL and immediate transactions; the PostgreSQL database
+`orgenv_bench` at 127.0.0.1:5432, dropped and recreated, left for inspection), seeds three
 projects, each in its own organization so that nothing but its own data is read:
 
 - floor: no variables at all (what a request costs without resolving anything);
