@@ -14,3 +14,7 @@ from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test sign-ins
 ALLOWED_HOSTS = ["*"]
+
+# Tests serve static files straight from the finders; there is no collectstatic output.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
