@@ -10,30 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
 from ...actors import current_actor
-from ...management.base import OrgenvCommand
-from ...models import Project
+from ...management.base import OrgenvCommand, project_from_label, validation_message
 from ...tokens import token_issue
-
-
-def project_from_label(label: str) -> Project:
-    """The project named ORG/PROJECT, or a CommandError that names it."""
-    org, slash, slug = label.partition("/")
-    if not slash or not org or not slug:
-        raise CommandError(f"{label!r} is not ORG/PROJECT (for example acme/production_db).")
-    project = (
-        Project.objects.select_related("organization")
-        .filter(organization__slug=org, slug=slug)
-        .first()
-    )
-    if project is None:
-        raise CommandError(f"There is no project {slug!r} in organization {org!r}.")
-    return project
-
-
-def validation_message(error: ValidationError) -> str:
-    if hasattr(error, "message_dict"):
-        return " ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
-    return " ".join(error.messages)
 
 
 class Command(OrgenvCommand):

@@ -12,14 +12,12 @@ from __future__ import annotations
 from django.core.management.base import CommandError, CommandParser
 
 from ... import audit
+from ...censor import MASK
 from ...formats import FORMATS, environment_payload, render
 from ...history import AsOfError, parse_when, resolve_as_of
-from ...management.base import OrgenvCommand
+from ...management.base import OrgenvCommand, project_from_label
 from ...models import AuditEvent, Project
 from ...selectors import ProjectLayers, resolve_project, reveal
-from .issue_token import project_from_label
-
-MASK = "••••••"
 
 
 class Command(OrgenvCommand):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError, CommandParser
 
-from ...management.base import OrgenvCommand
+from ...management.base import OrgenvCommand, project_from_label
 from ...models import ProjectToken
 from ...tokens import token_revoke
-from .issue_token import project_from_label
 
 
 class Command(OrgenvCommand):
