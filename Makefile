@@ -66,6 +66,7 @@ test: install chromium
 	$(MAKE) --no-print-directory test-postgres
 
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null
 	$(PY) bench/resolve.py
 
 clean:

@@ -1,4 +1,4 @@
-"""Benchmark of GET /api/v1/environment (issue 3, item 5). Run on demand, not by make test.
+"""Benchmark of GET /api/v1/environment. Run on demand, not by make test.
 
     .venv/bin/python bench/resolve.py [--database sqlite|postgres|both] [--rounds 3]
                                       [--duration 10] [--connections 8]

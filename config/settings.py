@@ -1,4 +1,4 @@
-"""orgenv settings: every value comes from the environment (SPEC "Configuration").
+"""orgenv settings: every value comes from the environment (README "Configuration").
 
 A `.env` file at the repository root is read when present; `make run` writes one with
 freshly generated keys the first time.
@@ -119,6 +119,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
+else:
+    # Keep server connections open between requests: opening one costs a PostgreSQL backend
+    # process per request otherwise. `?conn_max_age=N` in DATABASE_URL overrides it.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://orgenv")}

@@ -30,7 +30,7 @@ __all__ = ["main", "fetch_environment", "FetchError", "Environment"]
 
 VERSION = "0.1.0"
 ENDPOINT = "/api/v1/environment"
-# SPEC "Names and values": anything else in an answer would corrupt the command's environment.
+# README "Names and values": anything else in an answer would corrupt the command's environment.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEFAULT_TIMEOUT = 10.0
 

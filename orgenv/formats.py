@@ -3,7 +3,7 @@
 No Django import, no side effect: the API, `resolve_env` and tests share them, and the
 runner CLI keeps its own standard-library copy of the two text renderings.
 
-- json: the SPEC "Runner API" shape (`environment_payload` builds it);
+- json: the README "Runner API" shape (`environment_payload` builds it);
 - dotenv: `NAME="value"` lines, double-quoted, with a backslash before backslashes and
   quotes and escapes for newline, return and tab, which python-dotenv and orgenv's own
   `import_env` read back unchanged. python-dotenv must be told `interpolate=False`: it
@@ -54,8 +54,8 @@ def environment_payload(
     resolution: Resolution,
     values: Mapping[str, str | None],
 ) -> dict[str, Any]:
-    """The SPEC JSON shape. `values` maps each resolved name to its plaintext, or to None
-    where the caller may not see it."""
+    """The JSON shape of README "Runner API". `values` maps each resolved name to its
+    plaintext, or to None where the caller may not see it."""
     return {
         "organization": organization,
         "project": project,

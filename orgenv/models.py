@@ -1,5 +1,6 @@
-"""The domain of SPEC "Domain". Models keep only simple derived values; writes with side
-effects live in orgenv.services, reads in orgenv.selectors and orgenv.access."""
+"""The domain of README "Organizations, projects, groups". Models keep only simple derived
+values; writes with side effects live in orgenv.services, reads in orgenv.selectors and
+orgenv.access."""
 
 from __future__ import annotations
 

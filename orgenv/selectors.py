@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from django.db.models import Exists, ExpressionWrapper, F, OuterRef, TextField
+from django.db import connections
+from django.db.models import Exists, ExpressionWrapper, F, OuterRef, QuerySet, TextField
 
 from . import crypto
 from .models import Project, ProjectVariable, Variable, VariableGroup
@@ -51,6 +52,21 @@ class ProjectLayers:
 def _raw(field: str) -> ExpressionWrapper:
     # Read the stored token as plain text, so the field does not decrypt it.
     return ExpressionWrapper(F(field), output_field=TextField())
+
+
+def _fetch(queryset: QuerySet) -> list[tuple]:
+    """The rows of a values_list queryset as the database driver returns them.
+
+    The SQL is still Django's (portable, parameterised); only the per-row converters of
+    values_list are skipped, which at a thousand variables cost as much as the rest of the
+    resolution (bench/resolve.py). Every column read this way is an int, a str or a boolean
+    (SQLite returns 0/1 for it: callers normalise). Expressions passed to values_list come
+    after the plain fields, in SQL as in the tuple, so keep them last.
+    """
+    sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def load_layers(project: Project) -> ProjectLayers:
@@ -98,7 +114,7 @@ def load_layers(project: Project) -> ProjectLayers:
     by_id = {g.id: g for g in groups if g.reach.reaches}
     definitions: dict[int, list[Definition]] = {gid: [] for gid in by_id}
     if by_id:
-        rows = (
+        rows = _fetch(
             Variable.objects.filter(group_id__in=list(by_id))
             .order_by("group_id", "name")
             .values_list("group_id", "id", "name", "is_secret", _raw("value"))
@@ -109,19 +125,21 @@ def load_layers(project: Project) -> ProjectLayers:
         parts = []
         for gid, vid, name, is_secret, token in rows:
             definitions[gid].append(
-                Definition(name, token, is_secret, sources[gid], by_id[gid].priority, ("v", vid))
+                Definition(
+                    name, token, bool(is_secret), sources[gid], by_id[gid].priority, ("v", vid)
+                )
             )
             parts.append(f"|v{vid}:{name}:{is_secret:d}:{token}")
         stamp.update("".join(parts).encode())
 
     project_defs = []
-    rows = (
+    rows = _fetch(
         ProjectVariable.objects.filter(project_id=project.pk)
         .order_by("name")
         .values_list("id", "name", "is_secret", _raw("value"))
     )
     for pvid, name, is_secret, token in rows:
-        project_defs.append(Definition(name, token, is_secret, "project", ref=("p", pvid)))
+        project_defs.append(Definition(name, token, bool(is_secret), "project", ref=("p", pvid)))
         stamp.update(f"|p{pvid}:{name}:{is_secret:d}:{token}".encode())
 
     resolution = resolve(

@@ -1,4 +1,4 @@
-"""Member pages: thin and read-only (SPEC "Pages for members").
+"""Member pages: thin and read-only (README "Who sees what").
 
 Who may read a project is decided by orgenv.access.projects_for: the projects a user belongs
 to (directly or through a team) and every project of an organization they administer. Any

@@ -18,3 +18,7 @@ ALLOWED_HOSTS = ["*"]
 # Tests serve static files straight from the finders; there is no collectstatic output.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# Live-server tests open connections from request threads; closing them after each request
+# lets the test database be dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

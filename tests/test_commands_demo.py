@@ -1,4 +1,4 @@
-"""The demo command: the SPEC "Demo data" table exactly, idempotent, no plaintext at rest."""
+"""The demo command: the README "Demo data" table exactly, idempotent, no plaintext at rest."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from orgenv.management.commands.demo import DEMO_FILE
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
 from orgenv.selectors import resolve_project
 
-# SPEC "Demo data", transcribed by hand (not read from demo.yaml, so the file is checked).
+# README "Demo data", transcribed by hand (not read from demo.yaml, so the file is checked).
 PROJECTS = {
     "production_db": "production",
     "production-ml": "production",

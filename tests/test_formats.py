@@ -14,7 +14,8 @@ from orgenv import dotenv as import_env_parser
 from orgenv.formats import environment_payload, render, render_dotenv, render_shell
 from orgenv.resolution import Conflict, Resolution, Resolved
 
-# Any text a variable may hold: everything but NUL (SPEC) and lone surrogates (not UTF-8).
+# Any text a variable may hold: everything but NUL (README "Names and values") and lone
+# surrogates (not UTF-8).
 values = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"))
 
 TRICKY = {

@@ -1,4 +1,4 @@
-"""SPEC "Resolution", rule by rule, without a database."""
+"""README "Resolution", rule by rule, without a database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration as code: the YAML file of SPEC "Management commands", read with line
+"""Configuration as code: the YAML file of README "Management commands", read with line
 numbers, validated whole, then applied in one transaction.
 
 Three steps, each usable alone:

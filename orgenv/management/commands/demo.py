@@ -1,4 +1,4 @@
-"""python manage.py demo — the SPEC demo data, through the same code as apply_config."""
+"""python manage.py demo — the demo data of the README, through the same code as apply_config."""
 
 from __future__ import annotations
 
