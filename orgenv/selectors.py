@@ -11,7 +11,17 @@ import hashlib
 from dataclasses import dataclass
 
 from django.db import connections
-from django.db.models import Exists, ExpressionWrapper, F, OuterRef, QuerySet, TextField
+from django.db.models import (
+    BigIntegerField,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    QuerySet,
+    TextField,
+    Value,
+)
 
 from . import crypto
 from .models import Project, ProjectVariable, Variable, VariableGroup
@@ -54,6 +64,23 @@ def _raw(field: str) -> ExpressionWrapper:
     return ExpressionWrapper(F(field), output_field=TextField())
 
 
+def _definition_rows(queryset: QuerySet, group: Expression) -> QuerySet:
+    """(group id, row id, name, is_secret, stored token) of variables or project variables.
+    All columns are annotations so that their SQL order is this order on both sides of the
+    UNION (Django puts plain fields before annotations)."""
+    return (
+        queryset.order_by()
+        .annotate(
+            d_group=group,
+            d_id=F("id"),
+            d_name=F("name"),
+            d_secret=F("is_secret"),
+            d_token=_raw("value"),
+        )
+        .values_list("d_group", "d_id", "d_name", "d_secret", "d_token")
+    )
+
+
 def _fetch(queryset: QuerySet) -> list[tuple]:
     """The rows of a values_list queryset as the database driver returns them.
 
@@ -70,8 +97,8 @@ def _fetch(queryset: QuerySet) -> list[tuple]:
 
 
 def load_layers(project: Project) -> ProjectLayers:
-    """Three queries whatever the number of groups: groups (with how they reach the project),
-    their variables, the project's variables."""
+    """Two queries whatever the number of groups: groups (with how they reach the project),
+    then their variables together with the project's variables."""
     through_projects = VariableGroup.projects.through
     through_teams = VariableGroup.teams.through
     team_projects = Project.teams.through
@@ -112,35 +139,35 @@ def load_layers(project: Project) -> ProjectLayers:
             stamp.update(f"|g{gid}:{name}:{priority}:{updated.isoformat()}".encode())
 
     by_id = {g.id: g for g in groups if g.reach.reaches}
-    definitions: dict[int, list[Definition]] = {gid: [] for gid in by_id}
+    # One more round trip for every definition: the group variables of the reaching groups
+    # and the project's variables, in one UNION ALL (a project variable's group is NULL).
+    definitions_query = _definition_rows(
+        ProjectVariable.objects.filter(project_id=project.pk), Value(None, BigIntegerField())
+    )
     if by_id:
-        rows = _fetch(
-            Variable.objects.filter(group_id__in=list(by_id))
-            .order_by("group_id", "name")
-            .values_list("group_id", "id", "name", "is_secret", _raw("value"))
-        )
-        # Per-row work is what a big project pays for: keep it to one tuple and one string
-        # (the stamp is hashed once, with the same bytes as row by row).
-        sources = {gid: group_source(group.name) for gid, group in by_id.items()}
-        parts = []
-        for gid, vid, name, is_secret, token in rows:
+        definitions_query = _definition_rows(
+            Variable.objects.filter(group_id__in=list(by_id)), F("group_id")
+        ).union(definitions_query, all=True)
+    rows = _fetch(definitions_query.order_by("d_group", "d_name"))
+
+    # Per-row work is what a big project pays for: keep it to one tuple and one string
+    # (the stamp is hashed once, with the same bytes as row by row).
+    definitions: dict[int, list[Definition]] = {gid: [] for gid in by_id}
+    project_defs = []
+    sources = {gid: group_source(group.name) for gid, group in by_id.items()}
+    parts = []
+    for gid, did, name, is_secret, token in rows:
+        if gid is None:
+            project_defs.append(Definition(name, token, bool(is_secret), "project", ref=("p", did)))
+            parts.append(f"|p{did}:{name}:{is_secret:d}:{token}")
+        else:
             definitions[gid].append(
                 Definition(
-                    name, token, bool(is_secret), sources[gid], by_id[gid].priority, ("v", vid)
+                    name, token, bool(is_secret), sources[gid], by_id[gid].priority, ("v", did)
                 )
             )
-            parts.append(f"|v{vid}:{name}:{is_secret:d}:{token}")
-        stamp.update("".join(parts).encode())
-
-    project_defs = []
-    rows = _fetch(
-        ProjectVariable.objects.filter(project_id=project.pk)
-        .order_by("name")
-        .values_list("id", "name", "is_secret", _raw("value"))
-    )
-    for pvid, name, is_secret, token in rows:
-        project_defs.append(Definition(name, token, bool(is_secret), "project", ref=("p", pvid)))
-        stamp.update(f"|p{pvid}:{name}:{is_secret:d}:{token}".encode())
+            parts.append(f"|v{did}:{name}:{is_secret:d}:{token}")
+    stamp.update("".join(parts).encode())
 
     resolution = resolve(
         (

@@ -71,7 +71,7 @@ def home(request: HttpRequest) -> HttpResponse:
     for organization, items in groupby(projects, key=lambda p: p.organization):
         summaries = []
         for project in items:
-            # Three queries per project, nothing decrypted: only names and flags are counted.
+            # Two queries per project, nothing decrypted: only names and flags are counted.
             resolution = resolve_project(project, decrypt=False).resolution
             summaries.append(
                 ProjectSummary(

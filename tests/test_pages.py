@@ -102,13 +102,13 @@ def test_home_shows_environment_labels_and_counts(acme: World) -> None:
     assert ">production<" in page and ">staging<" in page
 
 
-def test_home_runs_three_queries_per_project(acme: World, django_assert_num_queries) -> None:
+def test_home_runs_two_queries_per_project(acme: World, django_assert_num_queries) -> None:
     client = signed_in(acme.bob)
     # session, user; administered organization ids (inside projects_for), administered
     # organization ids (for the section notes), readable projects; then per project (bob
-    # reads 2): groups, group variables, project variables; finally the header's administered
-    # organizations.
-    with django_assert_num_queries(5 + 3 * 2 + 1):
+    # reads 2): groups, then group and project variables in one query; finally the header's
+    # administered organizations.
+    with django_assert_num_queries(5 + 2 * 2 + 1):
         client.get("/")
 
 

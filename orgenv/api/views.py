@@ -1,6 +1,6 @@
 """The two environment endpoints: the runner's (project token) and the members' (session).
 
-Both resolve through orgenv.selectors.load_layers (three queries, values still encrypted),
+Both resolve through orgenv.selectors.load_layers (two queries, values still encrypted),
 decrypt the winners, then write one RESOLUTION audit event, and only once it is committed
 build the answer: if the event cannot be written, the caller gets a 500 without secrets.
 
