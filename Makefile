@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/orgenv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The access log names the path without its query string: a token wrongly put in a URL
+# (refused by the API) must not end up in a log.
+ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"
 
 .PHONY: run test test-sqlite test-postgres install env demo lint format bench chromium postgres clean
 
@@ -35,7 +38,8 @@ demo: env
 run: demo
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@echo "orgenv is serving http://$(HOST):$(PORT)/ — sign in as admin/admin or alice/alice"
-	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 \
+	  --access-logfile - --access-logformat '$(ACCESS_LOG_FORMAT)'
 
 chromium:
 	@command -v chromium >/dev/null || { \
