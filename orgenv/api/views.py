@@ -115,6 +115,21 @@ def record_resolution(
         )
 
 
+def answer(
+    layers: ProjectLayers, values: dict[str, str | None], event: AuditEvent, **headers: str
+) -> Response:
+    """The environment as the API shapes it, traced to its access event."""
+    project = layers.project
+    payload = environment_payload(
+        organization=project.organization.slug,
+        project=project.slug,
+        resolution=layers.resolution,
+        values=values,
+    )
+    payload["resolution_id"] = event.pk
+    return Response(payload, headers={**headers, RESOLUTION_HEADER: str(event.pk)})
+
+
 FORMAT_PARAMETER = OpenApiParameter(
     "format",
     OpenApiTypes.STR,
@@ -185,14 +200,7 @@ class RunnerEnvironmentView(OrgenvAPIView):
         except (DatabaseError, DecryptionError):
             logger.exception("Resolution of %s for token %s failed", project, token.prefix)
             raise ResolutionFailed() from None
-        payload = environment_payload(
-            organization=project.organization.slug,
-            project=project.slug,
-            resolution=layers.resolution,
-            values=values,
-        )
-        payload["resolution_id"] = event.pk
-        return Response(payload, headers={"ETag": etag, RESOLUTION_HEADER: str(event.pk)})
+        return answer(layers, values, event, ETag=etag)
 
 
 class MemberEnvironmentView(OrgenvAPIView):
@@ -233,11 +241,4 @@ class MemberEnvironmentView(OrgenvAPIView):
         except (DatabaseError, DecryptionError):
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
-        payload = environment_payload(
-            organization=project.organization.slug,
-            project=project.slug,
-            resolution=layers.resolution,
-            values=values,
-        )
-        payload["resolution_id"] = event.pk
-        return Response(payload, headers={RESOLUTION_HEADER: str(event.pk)})
+        return answer(layers, values, event)
