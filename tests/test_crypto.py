@@ -98,3 +98,19 @@ def test_the_system_check_rejects_a_malformed_key(settings):
     assert [e.id for e in check_fernet_keys()] == ["orgenv.E001"]
     settings.FERNET_KEYS = [Fernet.generate_key().decode()]
     assert check_fernet_keys() == []
+
+
+def test_form_cleaning_sees_plaintext_and_saves_it_encrypted(world):
+    from django.forms import modelform_factory
+
+    variable = make_group(world.acme, "g", variables={"X": "before"}).variables.get()
+    form_class = modelform_factory(Variable, fields=["name", "value", "is_secret"])
+    loaded = Variable.objects.get(pk=variable.pk)
+    assert form_class(instance=loaded).initial["value"] == "before"
+
+    form = form_class({"name": "X", "value": "after", "is_secret": ""}, instance=loaded)
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["value"] == "after"
+    form.save()
+    assert Variable.objects.get(pk=variable.pk).value == "after"
+    assert "after" not in raw_value(variable.pk)
