@@ -47,3 +47,12 @@ def history_user(instance: object = None, request: object = None, **kwargs: obje
     if user is not None and user.is_authenticated:
         return user
     return None
+
+
+def current_request() -> object | None:
+    """The request being served, as simple-history's HistoryRequestMiddleware holds it, so
+    that audit events written deep in a service (a token issued from the admin) name the
+    same signed-in user as the history rows of the same change."""
+    from simple_history.models import HistoricalRecords
+
+    return getattr(HistoricalRecords.context, "request", None)

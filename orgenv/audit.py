@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from .actors import current_actor
+from .actors import current_actor, current_request
 from .models import AuditEvent
 
 # Keyword arguments that would smuggle a value into the record: refused loudly.
@@ -44,6 +44,12 @@ def record(
     current = current_actor()
     if user is None and current is not None:
         user = current.user
+    if current is None and actor is None and user is None:
+        # No explicit actor: a signed-in user's request (the admin, the pages).
+        request = request or current_request()
+        request_user = getattr(request, "user", None)
+        if request_user is not None and request_user.is_authenticated:
+            user = request_user
     if actor is None:
         actor = current.label if current else (user.get_username() if user else "")
 

@@ -51,10 +51,11 @@ def grant_matrix(org: Organization) -> GrantMatrix:
         "project_id", "team_id"
     ):
         project_teams.setdefault(pid, set()).add(tid)
-    # An as-of resolution (resolve_env --as-of) is incident work, not an execution.
+    # The last run: a resolution by a runner token. resolve_env and the pages are people
+    # reading, and an as-of resolution is incident work; neither is an execution.
     last = dict(
         AuditEvent.objects.filter(organization=org, kind=AuditEvent.Kind.RESOLUTION)
-        .exclude(detail__has_key="as_of")
+        .exclude(token_prefix="")
         .order_by()
         .values("project_id")
         .annotate(last=Max("at"))

@@ -157,7 +157,11 @@ def test_the_grants_view_says_how_each_group_reaches_each_project(client, world)
     make_group(world.acme, "prod", environment="production", access="all")
     make_group(world.acme, "chosen", projects=[world.web])
     make_group(world.acme, "ml-secrets", teams=[team])
-    audit.record(AuditEvent.Kind.RESOLUTION, project=world.web, actor="token:x")
+    audit.record(
+        AuditEvent.Kind.RESOLUTION, project=world.web, actor="token:oev_x", token_prefix="oev_x"
+    )
+    # A person reading the environment is not a run.
+    audit.record(AuditEvent.Kind.RESOLUTION, project=ml, actor="system:resolve_env")
     client.force_login(world.alice)
     response = client.get("/orgs/acme/grants/")
     matrix = {
