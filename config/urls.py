@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from orgenv.views import sign_out
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before Django's auth URLs: a GET asks, a POST signs out.
+    path("accounts/logout/", sign_out, name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("orgenv.api.urls")),
     path("", include("orgenv.urls")),

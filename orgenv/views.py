@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import groupby
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -159,3 +161,14 @@ def _admin_url(model: str, pk: int) -> str:
     # Built from the admin's root rather than reversed by name, so the link does not depend
     # on how the admin registers the model.
     return f"{reverse('admin:index')}orgenv/{model}/{pk}/change/"
+
+
+@never_cache
+def sign_out(request: HttpRequest) -> HttpResponse:
+    """A GET (a bookmark, a typed URL) asks for confirmation: signing out on a GET would let
+    any page sign a user out. The POST is Django's LogoutView."""
+    if request.method != "POST":
+        return render(request, "registration/sign_out.html")
+    response = LogoutView.as_view()(request)
+    messages.info(request, "You have signed out.")
+    return response
