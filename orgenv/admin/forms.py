@@ -33,9 +33,17 @@ class SecretValueWidget(forms.Textarea):
         return None
 
 
+def as_posted(text: str) -> str:
+    """A value as a browser's textarea posts it back, once CRLF is made LF: every line break
+    (CRLF, CR or LF) becomes LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 class ValueField(forms.CharField):
     """Multi-line text kept as typed, with browser line endings made Unix ones (a textarea
-    always posts CRLF, which would change every multi-line value on each save)."""
+    always posts CRLF, which would change every multi-line value on each save). A stored
+    value whose only difference is its line endings counts as unchanged, so saving a page
+    never rewrites a value (a PEM file with CRLF, say) that nobody touched."""
 
     write_only = False
 
@@ -46,7 +54,7 @@ class ValueField(forms.CharField):
     def has_changed(self, initial: Any, data: Any) -> bool:
         if self.write_only:
             return bool(data)  # blank keeps the stored secret: nothing changed
-        return super().has_changed(initial, data)
+        return as_posted(initial or "") != as_posted(self.to_python(data))
 
 
 class DefinitionForm(OrgScopedForm):
@@ -75,6 +83,10 @@ class DefinitionForm(OrgScopedForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        stored, typed = self.instance.value if self.instance.pk else None, cleaned.get("value")
+        if not self.stored_secret and stored is not None and typed is not None:
+            if as_posted(typed) == as_posted(stored):
+                cleaned["value"] = stored  # only the browser's line endings differ
         if not self.stored_secret and cleaned.get("is_secret") and cleaned.get("value") == "":
             self.add_error(
                 "value",
