@@ -157,6 +157,23 @@ def test_a_token_in_the_query_string_is_refused_even_a_valid_one(client, runner,
     assert AuditEvent.objects.filter(kind="resolution").count() == 0
 
 
+def test_a_valid_token_sent_in_a_url_is_revoked_as_leaked(client, runner):
+    response = client.get(f"{URL}?token={runner.raw}")
+    assert "has been revoked" in response.json()["detail"]
+    runner.token.refresh_from_db()
+    assert runner.token.revoked_at is not None
+    assert client.get(URL, **runner.headers()).status_code == 401
+    revoked = AuditEvent.objects.get(kind="token_revoked")
+    assert revoked.actor == f"token:{runner.token.prefix}"
+
+
+def test_an_invalid_token_in_a_url_revokes_nothing(client, runner):
+    response = client.get(f"{URL}?token={runner.raw[:-3]}xyz")
+    assert response.status_code == 400
+    assert "revoked" not in response.json()["detail"]
+    assert client.get(URL, **runner.headers()).status_code == 200
+
+
 def test_rejected_tokens_are_recorded_with_prefix_reason_address_and_agent(client, runner):
     runner.token.revoked_at = timezone.now()
     runner.token.save()

@@ -19,8 +19,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from .. import audit
+from ..actors import acting_as
 from ..models import AuditEvent, ProjectToken
-from ..tokens import TokenRejected, token_authenticate
+from ..tokens import TokenRejected, token_authenticate, token_revoke
 from .throttling import AuthFailureThrottle, client_address
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ class TokenInQueryString(exceptions.APIException):
         "in the URL: URLs end up in logs."
     )
     default_code = "token_in_query_string"
+
+
+EXPOSED_DETAIL = (
+    "This token was sent in the URL, where logs keep it, so it has been revoked: issue a new "
+    "one and send it in the Authorization header ('Authorization: Bearer <token>')."
+)
 
 
 def user_agent(request: Request) -> str:
@@ -88,6 +95,8 @@ class ProjectTokenAuthentication(BaseAuthentication):
             raise exceptions.Throttled(wait)
         if in_query:
             self._fail(request, failures, "query_string")
+            if self._revoke_exposed(request):
+                raise TokenInQueryString(EXPOSED_DETAIL)
             raise TokenInQueryString()
 
         scheme, _, raw = header.partition(b" ")
@@ -106,6 +115,20 @@ class ProjectTokenAuthentication(BaseAuthentication):
             self._fail(request, failures, rejected.reason, rejected.prefix, rejected.token)
             raise exceptions.AuthenticationFailed(MESSAGES[rejected.reason]) from None
         return AnonymousUser(), token
+
+    def _revoke_exposed(self, request: Request) -> bool:
+        """A valid token sent in a URL is already in somebody's logs: revoke it now, as a
+        leaked credential, rather than wait for someone to find it there."""
+        exposed = False
+        for name in QUERY_STRING_NAMES:
+            try:
+                token = token_authenticate(request.query_params.get(name, ""))
+            except TokenRejected:
+                continue
+            with acting_as(f"token:{token.prefix}"):
+                token_revoke(token=token)
+            exposed = True
+        return exposed
 
     def _fail(self, request, failures, reason, prefix="", token=None) -> None:  # type: ignore[no-untyped-def]
         failures.fail(request)
