@@ -8,6 +8,7 @@ import subprocess
 from io import StringIO
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from dotenv import dotenv_values
 
@@ -138,3 +139,10 @@ def test_an_unknown_project_is_a_command_error_naming_it(world, label, message):
     with pytest.raises(CommandError) as caught:
         resolve_env(label)
     assert message in str(caught.value)
+
+
+def test_a_value_no_key_decrypts_is_one_line_not_a_traceback(world, settings):
+    make_group(world.acme, "g", access="all", secrets={"S": "secret-value"})
+    settings.FERNET_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(CommandError, match="no key in FERNET_KEYS decrypts it"):
+        call_command("resolve_env", "acme/web")

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ..actors import acting_as
+from ..crypto import DecryptionError
 from ..models import Project
 
 
@@ -25,6 +26,13 @@ class OrgenvCommand(BaseCommand):
         )
 
     def execute(self, *args: object, **options: object) -> str | None:
+        try:
+            return self._execute_as_actor(*args, **options)
+        except DecryptionError as error:
+            # A missing key is an operator's problem with a one-line fix, not a crash.
+            raise CommandError(str(error)) from None
+
+    def _execute_as_actor(self, *args: object, **options: object) -> str | None:
         name = getattr(self, "_command_name", None) or self.__module__.rsplit(".", 1)[-1]
         username = options.get("actor")
         if username:
