@@ -38,7 +38,9 @@ demo: env
 run: demo
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@echo "orgenv is serving http://$(HOST):$(PORT)/ — sign in as admin/admin or alice/alice"
-	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 \
+	@# One process with threads: the default cache (local memory) is per process, and the
+	@# API's rate limits must count every request. Several processes need CACHE_URL=redis://…
+	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 4 \
 	  --access-logfile - --access-logformat '$(ACCESS_LOG_FORMAT)'
 
 chromium:
