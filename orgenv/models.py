@@ -234,7 +234,10 @@ class ProjectToken(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100)
     prefix = models.CharField(
-        max_length=32, unique=True, editable=False, help_text="The public part: oev_<lookup key>."
+        max_length=32,
+        unique=True,
+        editable=False,
+        help_text="The public part of the token: oev_ and its lookup key.",
     )
     digest = models.CharField(max_length=128, editable=False)
     created_by = models.ForeignKey(
