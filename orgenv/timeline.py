@@ -2,11 +2,13 @@
 
 Efficiency: every source (each history table of the organization's objects, and the audit
 events) is queried with the filters applied in SQL, ordered newest first and cut at the
-last row the requested page needs; the sorted streams are merged with heapq.merge. Only the
-rows of the page are then explained (field changes, grant changes), in one batch per table.
-Deep pages cost more (page × page size rows per source); keyset pagination would be the next
-step if organizations grew to millions of rows. The CSV streams every matching row the same
-way, without a limit, through QuerySet.iterator().
+last row the requested page needs; the sorted streams are merged with heapq.merge. The rows
+up to the page's end are then explained (field changes, grant changes), in one batch per
+table, and "changed" rows with nothing to explain are dropped. Deep pages cost more (page ×
+page size rows per source); keyset pagination would be the next step if organizations grew
+to millions of rows. The CSV streams every matching row the same way, without a limit,
+through QuerySet.iterator(). The project filter reaches group rows through their grant
+snapshots (simple-history's m2m history tables), compared with the previous version in SQL.
 
 Values never reach an entry: encrypted fields read as orgenv.censor's "value changed".
 """
@@ -17,11 +19,11 @@ import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from . import models as m
 from .censor import CENSORED, censored_fields
@@ -93,8 +95,16 @@ class Index:
             dict(
                 get_user_model()
                 .objects.filter(
-                    pk__in=m.HistoricalMembership.objects.filter(organization_id=org.pk).values(
-                        "user_id"
+                    Q(
+                        pk__in=m.HistoricalMembership.objects.filter(organization_id=org.pk).values(
+                            "user_id"
+                        )
+                    )
+                    # Who issued the organization's tokens (a superuser need not be a member).
+                    | Q(
+                        pk__in=m.HistoricalProjectToken.objects.filter(
+                            project__organization_id=org.pk
+                        ).values("created_by_id")
                     )
                 )
                 .values_list("pk", "username")
@@ -127,6 +137,8 @@ class Source:
                 qs = qs.filter(id__in=ids)
             elif noun in ("project variable", "token"):
                 qs = qs.filter(project_id__in=ids)
+            elif noun == "group":
+                qs = _grant_changed(qs, ids, _teams_ever_of(ids))
             else:
                 return None
         if f.group:
@@ -193,6 +205,64 @@ SOURCES = (
     Source(m.HistoricalProjectToken, "token", ("name", "prefix", "project_id")),
 )
 
+
+def _teams_ever_of(project_ids: list[int]) -> list[int]:
+    """Teams the projects belong to now or belonged to in any recorded version: a group's
+    change to one of these teams' grants changed what the project may read."""
+    past = m.HistoricalProject_teams.objects.filter(
+        history__id__in=project_ids, team_id__isnull=False
+    ).values_list("team_id", flat=True)
+    now = m.Project.teams.through.objects.filter(project_id__in=project_ids).values_list(
+        "team_id", flat=True
+    )
+    return sorted(set(past) | set(now))
+
+
+def _grant_changed(qs: QuerySet, project_ids: list[int], team_ids: list[int]) -> QuerySet:
+    """Group history rows whose snapshot of grants differs from the group's previous
+    version on one of these projects or teams: the rows that read "projects added: web",
+    "teams removed: ml". All in SQL, so the timeline's per-source limit still holds."""
+    model = qs.model
+    earlier = Q(history_date__lt=OuterRef("history_date")) | Q(
+        history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id")
+    )
+    qs = qs.annotate(
+        previous_history_id=Subquery(
+            model.objects.filter(earlier, id=OuterRef("id"))
+            .order_by("-history_date", "-history_id")
+            .values("history_id")[:1]
+        )
+    )
+    touched = Q(pk__in=[])
+    for link, column, ids in (
+        (m.HistoricalVariableGroup_projects, "project_id", project_ids),
+        (m.HistoricalVariableGroup_teams, "team_id", team_ids),
+    ):
+        if not ids:
+            continue
+        # A link in this version but not in the previous one, or the other way round.
+        added = link.objects.filter(history_id=OuterRef("history_id"), **{f"{column}__in": ids})
+        added = added.exclude(
+            Exists(
+                link.objects.filter(
+                    history_id=OuterRef(OuterRef("previous_history_id")),
+                    **{column: OuterRef(column)},
+                )
+            )
+        )
+        removed = link.objects.filter(
+            history_id=OuterRef("previous_history_id"), **{f"{column}__in": ids}
+        ).exclude(
+            Exists(
+                link.objects.filter(
+                    history_id=OuterRef(OuterRef("history_id")), **{column: OuterRef(column)}
+                )
+            )
+        )
+        touched |= Q(Exists(added)) | Q(Exists(removed))
+    return qs.filter(touched)
+
+
 # Grant and membership links recorded with their owner's history row.
 M2M = {
     m.HistoricalTeam: (("members", m.HistoricalTeam_members, "user_id"),),
@@ -213,6 +283,9 @@ def events(org: Organization, f: Filters) -> QuerySet[AuditEvent] | None:
     members = m.Membership.objects.filter(organization=org)
     qs = AuditEvent.objects.filter(
         Q(organization=org)
+        # Key rotation is installation-wide (every organization's values are re-encrypted)
+        # and its event carries counts only: every organization's admins see it.
+        | Q(kind=AuditEvent.Kind.KEYS_ROTATED, organization__isnull=True)
         # Sign-ins are not tied to an organization: show those of this organization's people.
         | Q(kind__in=LOGIN_KINDS, user_id__in=members.values("user_id"))
         | Q(
@@ -293,10 +366,19 @@ def page(
     """Entries number×size … (number+1)×size−1 of the merged timeline, explained."""
     index = index or Index.of(org)
     end = (number + 1) * size
-    merged = heapq.merge(*_streams(org, f, index, end), key=lambda e: e.at, reverse=True)
-    entries = list(merged)[number * size : end]
-    explain(entries, index)
-    return entries
+    limit = end
+    while True:
+        merged = heapq.merge(*_streams(org, f, index, limit), key=lambda e: e.at, reverse=True)
+        # The first `limit` merged rows are exactly the timeline's first `limit` rows. All
+        # of them are explained, not only the page's, so that rows with nothing to say are
+        # dropped before the page is cut (see `_worth_showing`); if that leaves the page
+        # short while rows remain, read further (rare: such rows are old noise).
+        entries = list(islice(merged, limit))
+        explain(entries, index)
+        shown = [e for e in entries if _worth_showing(e)]
+        if len(shown) >= end or len(entries) < limit:
+            return shown[number * size : end]
+        limit *= 2
 
 
 def all_entries(org: Organization, f: Filters, batch: int = 200) -> Iterator[Entry]:
@@ -308,10 +390,18 @@ def all_entries(org: Organization, f: Filters, batch: int = 200) -> Iterator[Ent
         chunk.append(entry)
         if len(chunk) == batch:
             explain(chunk, index)
-            yield from chunk
+            yield from filter(_worth_showing, chunk)
             chunk = []
     explain(chunk, index)
-    yield from chunk
+    yield from filter(_worth_showing, chunk)
+
+
+def _worth_showing(entry: Entry) -> bool:
+    """A "changed" history row whose version differs from the previous one in nothing is
+    noise ("changed group prod" with no details): a save that changed nothing, or a link
+    made from the other side of a many-to-many. Saving an unchanged admin form no longer
+    writes one (orgenv.admin.base), and older rows are skipped here."""
+    return entry.is_event or entry.kind != HISTORY_VERB["~"] or bool(entry.changes)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -443,7 +533,9 @@ def _label(attname: str, value: Any, index: Index) -> str:
         return index.group_names.get(value, f"#{value}")
     if attname == "project_id":
         return index.project_slugs.get(value, f"#{value}")
-    if attname == "user_id":
+    if attname in ("user_id", "created_by_id"):
+        if value is None:
+            return "—"
         return index.usernames.get(value, f"#{value}")
     if attname == "organization_id":
         return index.organization_slug if value == index.organization_id else f"#{value}"

@@ -198,6 +198,15 @@ class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return access.restrict(super().get_queryset(request), request.user)
 
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        # Saving an object none of whose own columns changed (only an inline row, or only
+        # its grants) would write an empty "changed" history row. Grants are saved by
+        # save_related (form.save_m2m), which records them with their own history row.
+        many = {f.name for f in self.model._meta.many_to_many}
+        if change and not set(form.changed_data) - many:
+            return
+        super().save_model(request, obj, form, change)
+
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         # The organization filter's parameter looks like a relation lookup to the admin's
         # check; the filter applies it itself, inside the scoped queryset.
