@@ -106,3 +106,26 @@ def team_gone(sender: Any, instance: Team, **kwargs: Any) -> None:
     _record_group_history(group_ids)
     for project in Project.objects.filter(pk__in=project_ids):
         project.save(update_fields=["name"])
+
+
+def _record_project_history(project_ids: set[int]) -> None:
+    # save() writes a "~" history row with the project's current team links.
+    for project in Project.objects.filter(pk__in=project_ids):
+        project.save(update_fields=["name"])
+
+
+@receiver(m2m_changed, sender=Project.teams.through, dispatch_uid="orgenv_team_projects")
+def team_side_project_link_changed(sender, instance, action, reverse, pk_set, **kwargs):  # type: ignore[no-untyped-def]
+    """`team.projects.add(project)` (apply_config does it) is the reverse side of
+    Project.teams: simple-history records nothing for the project, and a past environment
+    would miss the groups granted to that team."""
+    if not reverse:
+        return  # made from the project's side: simple-history recorded it
+    if action == "pre_clear":
+        instance._orgenv_cleared_projects = set(
+            sender.objects.filter(team_id=instance.pk).values_list("project_id", flat=True)
+        )
+    elif action == "post_clear":
+        _record_project_history(getattr(instance, "_orgenv_cleared_projects", set()))
+    elif action in ("post_add", "post_remove") and pk_set:
+        _record_project_history(set(pk_set))
