@@ -311,9 +311,10 @@ def events(org: Organization, f: Filters) -> QuerySet[AuditEvent] | None:
 
 
 def event_entry(event: AuditEvent) -> Entry:
+    # The kind is shown beside `what`: `what` adds the token, when there is one.
     what = event.get_kind_display()
     if event.token_prefix:
-        what += f" with token {event.token_name} ({event.token_prefix}…)"
+        what = f"token {event.token_name} ({event.token_prefix}…)"
     changes = []
     if event.variables:
         changes.append("variables: " + ", ".join(sorted(event.variables)))
