@@ -8,8 +8,10 @@ the address and user agent of a request.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from .actors import current_actor, current_request
@@ -22,10 +24,22 @@ USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
 
 def client_address(request: HttpRequest | None) -> str | None:
-    """The peer address. X-Forwarded-For is not trusted: it is whatever the client sent."""
+    """The caller's address: REMOTE_ADDR, or, behind ORGENV_TRUSTED_PROXIES proxies, the
+    address the outermost trusted proxy saw. X-Forwarded-For is ignored otherwise, because
+    any client can write it. One rule for sign-ins, audit events and rate limits alike."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = getattr(settings, "ORGENV_TRUSTED_PROXIES", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            address = hops[-min(proxies, len(hops))]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 def record(

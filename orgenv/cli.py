@@ -1,7 +1,8 @@
 """`orgenv`: run a command with a project's environment, or print it. Standard library only.
 
 A runner image needs nothing but this package: importing it pulls in no Django (`orgenv`'s
-`__init__` is empty and `orgenv.masking` is standard library too).
+`__init__` is empty, and `orgenv.masking`, `orgenv.formats` and the `orgenv.resolution` it
+uses are standard library too).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+# The server's own renderings: orgenv.formats is pure (no Django), like masking.
+from orgenv.formats import render_dotenv, render_shell
 from orgenv.masking import Masker, StreamMasker
 
 __all__ = ["main", "fetch_environment", "FetchError", "Environment"]
@@ -248,11 +251,6 @@ def _parse_environment(
 
 # --- env ----------------------------------------------------------------------------------
 
-# The same renderings as the server's ?format= (orgenv.formats), kept here without Django.
-_QUOTE = "'"
-_ESCAPED_QUOTE = "'\\''"
-_DOTENV_TABLE = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
-
 
 def render(fmt: str, environment: Environment) -> str:
     """The environment as json (the API's shape), dotenv or shell `export` lines."""
@@ -260,16 +258,9 @@ def render(fmt: str, environment: Environment) -> str:
         return json.dumps(environment.payload, indent=2, ensure_ascii=False) + "\n"
     variables = environment.variables
     if fmt == "dotenv":
-        return "".join(
-            f'{name}="{value.translate(_DOTENV_TABLE)}"\n' for name, value in variables.items()
-        )
+        return render_dotenv(variables)
     if fmt == "shell":
-        # Inside single quotes nothing is special to sh; a quote is written '\'' (close the
-        # quotes, an escaped quote, reopen).
-        return "".join(
-            f"export {name}='{value.replace(_QUOTE, _ESCAPED_QUOTE)}'\n"
-            for name, value in variables.items()
-        )
+        return render_shell(variables)
     raise ValueError(f"unknown format {fmt!r}")
 
 

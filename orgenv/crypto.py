@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import FieldError
 from django.core.signals import setting_changed
 from django.db import models
+from django.db.models import ExpressionWrapper, F
 from django.dispatch import receiver
 
 _lock = threading.Lock()
@@ -185,6 +186,12 @@ class DecryptsLoudly:
                 )
                 raise value.error(row)
         return super().from_db(db, field_names, values)  # type: ignore[misc]
+
+
+def stored_token(field: str) -> ExpressionWrapper:
+    """An expression reading an encrypted column's stored token as plain text, so that the
+    field does not decrypt it (for tuples, fingerprints and rotation)."""
+    return ExpressionWrapper(F(field), output_field=models.TextField())
 
 
 def encrypted_fields(model: type[models.Model]) -> list[EncryptedTextField]:

@@ -1,7 +1,7 @@
 """Output formats of a resolved environment: pure functions, text in and text out.
 
-No Django import, no side effect: the API, `resolve_env` and tests share them, and the
-runner CLI keeps its own standard-library copy of the two text renderings.
+No Django import, no side effect: the API, `resolve_env` and the runner CLI (which must not
+import Django) share them.
 
 - json: the README "Runner API" shape (`environment_payload` builds it);
 - dotenv: `NAME="value"` lines, double-quoted, with a backslash before backslashes and

@@ -21,10 +21,10 @@ import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, time
 
-from django.db.models import ExpressionWrapper, F, TextField
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from . import crypto
 from . import models as m
 from .models import Organization, Project
 from .resolution import Definition, GroupLayer, group_reach, group_source, resolve
@@ -51,11 +51,6 @@ def parse_when(text: str) -> datetime:
     if timezone.is_naive(value):
         value = value.replace(tzinfo=UTC)
     return value
-
-
-def _raw(field: str) -> ExpressionWrapper:
-    # The stored token as plain text, so history rows are not decrypted while loading.
-    return ExpressionWrapper(F(field), output_field=TextField())
 
 
 def _latest_per_id(rows: Iterable[tuple]) -> dict[int, tuple]:
@@ -172,7 +167,13 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
             m.HistoricalVariable.objects.filter(id__in=candidates, history_date__lte=when)
             .order_by("id", "history_date", "history_id")
             .values_list(
-                "id", "history_id", "group_id", "name", "is_secret", _raw("value"), "history_type"
+                "id",
+                "history_id",
+                "group_id",
+                "name",
+                "is_secret",
+                crypto.stored_token("value"),
+                "history_type",
             )
         )
         for vid, hid, gid, name, is_secret, token, kind in sorted(
@@ -196,7 +197,13 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
         )
         .order_by("id", "history_date", "history_id")
         .values_list(
-            "id", "history_id", "project_id", "name", "is_secret", _raw("value"), "history_type"
+            "id",
+            "history_id",
+            "project_id",
+            "name",
+            "is_secret",
+            crypto.stored_token("value"),
+            "history_type",
         )
     )
     project_defs = []

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from django.db.models import ExpressionWrapper, F, Model, TextField
+from django.db.models import Model
 
 from . import crypto
 
@@ -65,7 +65,7 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
     for model, name in encrypted_columns():
         table = f"{model._meta.db_table}.{model._meta.get_field(name).column}"
         manager = model._base_manager
-        raw = ExpressionWrapper(F(name), output_field=TextField())
+        raw = crypto.stored_token(name)
         last_pk = None
         rotated = 0
         while True:

@@ -15,11 +15,9 @@ from django.db.models import (
     BigIntegerField,
     Exists,
     Expression,
-    ExpressionWrapper,
     F,
     OuterRef,
     QuerySet,
-    TextField,
     Value,
 )
 
@@ -59,11 +57,6 @@ class ProjectLayers:
         return [g for g in self.groups if g.reach.reaches]
 
 
-def _raw(field: str) -> ExpressionWrapper:
-    # Read the stored token as plain text, so the field does not decrypt it.
-    return ExpressionWrapper(F(field), output_field=TextField())
-
-
 def _definition_rows(queryset: QuerySet, group: Expression) -> QuerySet:
     """(group id, row id, name, is_secret, stored token) of variables or project variables.
     All columns are annotations so that their SQL order is this order on both sides of the
@@ -75,7 +68,7 @@ def _definition_rows(queryset: QuerySet, group: Expression) -> QuerySet:
             d_id=F("id"),
             d_name=F("name"),
             d_secret=F("is_secret"),
-            d_token=_raw("value"),
+            d_token=crypto.stored_token("value"),
         )
         .values_list("d_group", "d_id", "d_name", "d_secret", "d_token")
     )

@@ -22,7 +22,7 @@ from .. import audit
 from ..actors import acting_as
 from ..models import AuditEvent, ProjectToken
 from ..tokens import TokenRejected, token_authenticate, token_revoke
-from .throttling import AuthFailureThrottle, client_address
+from .throttling import AuthFailureThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,6 @@ EXPOSED_DETAIL = (
 )
 
 
-def user_agent(request: Request) -> str:
-    return request.META.get("HTTP_USER_AGENT", "")[:500]
-
-
 def record_denied(request: Request, reason: str, *, prefix: str = "", token=None) -> None:  # type: ignore[no-untyped-def]
     """One RESOLUTION_DENIED event: prefix when parseable, reason, address, user agent."""
     project = token.project if token is not None else None
@@ -75,8 +71,7 @@ def _record_denied(request, reason, prefix, token, project) -> None:  # type: ig
         token_name=token.name if token is not None else "",
         project=project,
         organization=project.organization if project is not None else None,
-        address=client_address(request),
-        user_agent=user_agent(request),
+        request=request,  # address and user agent
         detail={"reason": reason},
     )
 

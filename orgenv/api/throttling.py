@@ -10,30 +10,12 @@ counted in the Django cache, so CACHE_URL=redis://… shares them between app se
 
 from __future__ import annotations
 
-import ipaddress
-
-from django.conf import settings
 from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-
-def client_address(request: Request) -> str | None:
-    """The caller's address: REMOTE_ADDR, or, behind ORGENV_TRUSTED_PROXIES proxies, the
-    address the outermost trusted proxy saw. X-Forwarded-For is ignored otherwise, because
-    any client can write it."""
-    address = request.META.get("REMOTE_ADDR", "")
-    proxies = getattr(settings, "ORGENV_TRUSTED_PROXIES", 0)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            address = hops[-min(proxies, len(hops))]
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
+from ..audit import client_address
 
 
 class _CurrentRates(SimpleRateThrottle):

@@ -35,10 +35,10 @@ from ..crypto import DecryptionError
 from ..formats import FORMATS, environment_payload
 from ..models import AuditEvent, ProjectToken
 from ..selectors import ProjectLayers, load_layers, reveal
-from .authentication import HasProjectToken, ProjectTokenAuthentication, user_agent
+from .authentication import HasProjectToken, ProjectTokenAuthentication
 from .renderers import RUNNER_RENDERERS, FormatParameter
 from .serializers import DetailSerializer, EnvironmentSerializer
-from .throttling import MemberRateThrottle, TokenRateThrottle, client_address
+from .throttling import MemberRateThrottle, TokenRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ def record_resolution(
             project=project,
             organization=project.organization,
             variables=layers.resolution.sources,
-            address=client_address(request),
-            user_agent=user_agent(request),
+            request=request,  # address and user agent
             detail=detail,
         )
 
