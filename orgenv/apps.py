@@ -8,4 +8,6 @@ class OrgenvConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing registers checks, signal receivers (grants, audit) and the audit admin.
-        from . import audit_admin, audit_signals, checks, signals  # noqa: F401
+        from . import checks, signals  # noqa: F401
+        from .admin import audit  # noqa: F401
+        from .audit import receivers  # noqa: F401

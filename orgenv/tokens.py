@@ -22,7 +22,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import audit
+from orgenv.audit import events as audit
+
 from .models import AuditEvent, Project, ProjectToken
 
 PREFIX = "oev_"

@@ -1,7 +1,8 @@
 from django.urls import path
 
+from orgenv.audit.urls import urlpatterns as audit_urlpatterns
+
 from . import views
-from .audit_urls import urlpatterns as audit_urlpatterns
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -23,10 +23,11 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
+
 from . import access
 from .models import Organization, Project
 from .resolution import PROJECT_SOURCE, Conflict, Definition, Resolved
-from .selectors import ProjectLayers, resolve_project, reveal
 
 GROUP_PREFIX = "group:"
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from orgenv import audit
+from orgenv.audit import events as audit
 from orgenv.models import AuditEvent, ProjectToken, Variable
 
 from .conftest import make_group

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from orgenv import audit
+from orgenv.audit import events as audit
 from orgenv.models import AuditEvent, Variable
 
 from .conftest import make_group

@@ -1,4 +1,4 @@
-"""The audit timeline (orgenv.timeline) over the audit page: the project filter follows
+"""The audit timeline (orgenv.audit.timeline) over the audit page: the project filter follows
 grant changes, empty history rows stay out, key rotations reach every organization, and
 token creators are named."""
 
@@ -11,7 +11,7 @@ import re
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from orgenv import audit
+from orgenv.audit import events as audit
 from orgenv.models import Project, Team
 from orgenv.tokens import token_issue
 

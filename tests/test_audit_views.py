@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from orgenv import audit
 from orgenv.actors import acting_as
-from orgenv.censor import CENSORED
+from orgenv.audit import events as audit
+from orgenv.audit.censor import CENSORED
 from orgenv.models import AuditEvent, ProjectVariable, Team, Variable
 
 from .conftest import make_group

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from orgenv.censor import CENSORED, MASK, censored_fields, change_display, value_display
+from orgenv.audit.censor import CENSORED, MASK, censored_fields, change_display, value_display
 from orgenv.models import Organization, ProjectToken, ProjectVariable, Variable, VariableGroup
 
 from .conftest import make_group

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orgenv.cli import Environment, render
+from orgenv.runner.cli import Environment, render
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "oev_standin00000.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -35,7 +35,7 @@ def orgenv(*args: str, env: dict[str, str] | None = None, timeout: float = 30):
     full_env["NO_PROXY"] = "127.0.0.1,localhost"  # a proxy of the machine must not intercept
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "orgenv.cli", *args],
+        [sys.executable, "-m", "orgenv.runner.cli", *args],
         env=full_env,
         cwd=ROOT,
         capture_output=True,
@@ -103,7 +103,7 @@ def assert_failed_in_one_line(result, code: int, *phrases: str) -> str:
 
 def test_importing_the_cli_pulls_in_no_django():
     code = (
-        "import sys, orgenv.cli, orgenv.masking; "
+        "import sys, orgenv.runner.cli, orgenv.runner.masking; "
         "loaded = [m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework')]; "
         "print(loaded)"
     )
@@ -303,7 +303,7 @@ def test_the_console_script_is_installed():
 
 
 def test_a_terminal_interrupt_is_recognised_only_in_the_terminals_foreground():
-    check = "from orgenv.cli import _terminal_already_signalled as t; print(t())"
+    check = "from orgenv.runner.cli import _terminal_already_signalled as t; print(t())"
     primary, secondary = os.openpty()
     try:
         # `setsid -c`: a session whose controlling terminal is the pty, in its foreground.

@@ -41,7 +41,7 @@ class Runner:
 
     def run(self, *args: str, timeout: float = 60, **extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "orgenv.cli", *args],
+            [sys.executable, "-m", "orgenv.runner.cli", *args],
             env=self.env(**extra),
             cwd=ROOT,
             capture_output=True,
@@ -51,9 +51,9 @@ class Runner:
 
     def start(self, *args: str) -> subprocess.Popen:
         # A session of its own: no controlling terminal, as in CI, so orgenv forwards every
-        # signal it gets (see orgenv.cli._terminal_already_signalled).
+        # signal it gets (see orgenv.runner.cli._terminal_already_signalled).
         return subprocess.Popen(
-            [sys.executable, "-m", "orgenv.cli", *args],
+            [sys.executable, "-m", "orgenv.runner.cli", *args],
             env=self.env(),
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
@@ -351,7 +351,7 @@ def test_ctrl_c_at_a_terminal_is_not_forwarded_a_second_time(runner):
     primary, secondary = os.openpty()
     try:
         process = subprocess.Popen(
-            ["setsid", "-c", sys.executable, "-m", "orgenv.cli", "run", *python(code)],
+            ["setsid", "-c", sys.executable, "-m", "orgenv.runner.cli", "run", *python(code)],
             env=runner.env(),
             cwd=ROOT,
             stdin=secondary,

@@ -12,7 +12,7 @@ from django.db import connection
 
 from orgenv.management.commands.demo import DEMO_FILE
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
-from orgenv.selectors import resolve_project
+from orgenv.selectors.layers import resolve_project
 
 # README "Demo data", transcribed by hand (not read from demo.yaml, so the file is checked).
 PROJECTS = {

@@ -7,7 +7,7 @@ import io
 import pytest
 from dotenv import dotenv_values
 
-from orgenv.dotenv import DotenvError, parse
+from orgenv.configuration.dotenv import DotenvError, parse
 
 CASES = [
     # (what, file text, expected [(name, value), …])

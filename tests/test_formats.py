@@ -10,7 +10,7 @@ from dotenv import dotenv_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orgenv import dotenv as import_env_parser
+from orgenv.configuration import dotenv as import_env_parser
 from orgenv.formats import environment_payload, render, render_dotenv, render_shell
 from orgenv.resolution import Conflict, Resolution, Resolved
 
@@ -114,8 +114,8 @@ def test_an_unknown_format_is_refused_naming_the_allowed_ones():
 @settings(max_examples=100, deadline=None)
 @given(variables=st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True), values))
 def test_the_runner_cli_renders_exactly_as_the_server(variables):
-    # orgenv.cli keeps a standard-library copy of these renderings; they must not drift.
-    from orgenv import cli
+    # orgenv.runner.cli keeps a standard-library copy of these renderings; they must not drift.
+    from orgenv.runner import cli
 
     environment = cli.Environment("acme", "web", variables, [], "1", {"variables": variables})
     assert cli.render("dotenv", environment) == render_dotenv(variables)

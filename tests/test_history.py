@@ -1,4 +1,4 @@
-"""As-of resolution (orgenv.history): snapshot the live environment at known times, change
+"""As-of resolution (orgenv.selectors.as_of): snapshot the live environment at known times, change
 things, and check that resolving each past time gives back each snapshot."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from orgenv.history import AsOfError, find_project, parse_when, resolve_as_of
 from orgenv.models import Project, ProjectVariable, Team, Variable, VariableGroup
-from orgenv.selectors import resolve_project
+from orgenv.selectors.as_of import AsOfError, find_project, parse_when, resolve_as_of
+from orgenv.selectors.layers import resolve_project
 
 from .conftest import make_group
 

@@ -1,4 +1,4 @@
-"""The admin's history pages (orgenv.history_admin): read-only past versions that show the
+"""The admin's history pages (orgenv.admin.history): read-only past versions that show the
 grants of their time, an empty save that writes no history, and readable columns."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 import pytest
 
 from orgenv.actors import acting_as
-from orgenv.censor import MASK
+from orgenv.audit.censor import MASK
 from orgenv.models import Project, Team, Variable, VariableGroup
 from orgenv.tokens import token_issue
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from orgenv.history import resolve_as_of
 from orgenv.models import Team
+from orgenv.selectors.as_of import resolve_as_of
 
 from .conftest import make_group
 

@@ -1,4 +1,4 @@
-"""orgenv.masking: pure unit tests, no database, no Django."""
+"""orgenv.runner.masking: pure unit tests, no database, no Django."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from urllib.parse import quote, quote_plus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orgenv.masking import Masker, StreamMasker
+from orgenv.runner.masking import Masker, StreamMasker
 
 
 def mask(secrets: list[str], text: bytes) -> bytes:

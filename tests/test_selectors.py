@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orgenv.models import Project, ProjectVariable, Team
-from orgenv.selectors import load_layers, resolve_project
+from orgenv.selectors.layers import load_layers, resolve_project
 
 from .conftest import make_group
 

@@ -26,7 +26,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from orgenv import access
-from orgenv.history_admin import CensoredHistoryAdmin
+from orgenv.admin.history import CensoredHistoryAdmin
 from orgenv.models import Membership, Organization
 
 # The one place the history base class is chosen: the audit work swaps in an admin that

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from orgenv.censor import MASK
+from orgenv.audit.censor import MASK
 from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
 from orgenv.resolution import Reach, group_reach
-from orgenv.selectors import ProjectLayers, resolve_project, reveal
+from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from .. import audit
+from orgenv.audit import events as audit
+
 from ..actors import acting_as
 from ..models import AuditEvent, ProjectToken
 from ..tokens import TokenRejected, token_authenticate, token_revoke

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from ..audit import client_address
+from orgenv.audit.events import client_address
 
 
 class _CurrentRates(SimpleRateThrottle):

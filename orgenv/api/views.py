@@ -1,6 +1,6 @@
 """The two environment endpoints: the runner's (project token) and the members' (session).
 
-Both resolve through orgenv.selectors.load_layers (two queries, values still encrypted),
+Both resolve through orgenv.selectors.layers.load_layers (two queries, values still encrypted),
 decrypt the winners, then write one RESOLUTION audit event, and only once it is committed
 build the answer: if the event cannot be written, the caller gets a 500 without secrets.
 
@@ -29,12 +29,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import audit
+from orgenv.audit import events as audit
+from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+
 from ..access import may_see_secrets, projects_for
 from ..crypto import DecryptionError
 from ..formats import FORMATS, environment_payload
 from ..models import AuditEvent, ProjectToken
-from ..selectors import ProjectLayers, load_layers, reveal
 from .authentication import HasProjectToken, ProjectTokenAuthentication
 from .renderers import RUNNER_RENDERERS, FormatParameter
 from .serializers import DetailSerializer, EnvironmentSerializer

@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
 
-from .. import audit, services
+from orgenv.audit import events as audit
+
+from .. import services
 from ..models import AuditEvent, Organization, Project, Team
 from .validation import Config, OrganizationSpec, VariableSpec
 

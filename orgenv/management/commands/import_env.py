@@ -6,7 +6,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
-from ... import audit, dotenv, services
+from orgenv.audit import events as audit
+from orgenv.configuration import dotenv
+
+from ... import services
 from ...models import AuditEvent, VariableGroup
 from ...validators import validate_variable_name, validate_variable_value
 from ..base import OrgenvCommand

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError, CommandParser
 
-from ... import audit
-from ...censor import MASK
+from orgenv.audit import events as audit
+from orgenv.audit.censor import MASK
+from orgenv.selectors.as_of import AsOfError, parse_when, resolve_as_of
+from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
+
 from ...formats import FORMATS, environment_payload, render
-from ...history import AsOfError, parse_when, resolve_as_of
 from ...management.base import OrgenvCommand, project_from_label
 from ...models import AuditEvent, Project
-from ...selectors import ProjectLayers, resolve_project, reveal
 
 
 class Command(OrgenvCommand):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
-from ... import audit, crypto, keys
+from orgenv import rotation as keys
+from orgenv.audit import events as audit
+
+from ... import crypto
 from ...models import AuditEvent
 from ..base import OrgenvCommand
 

@@ -1,4 +1,4 @@
-"""simple-history's admin, with values censored (orgenv.censor) and tenancy enforced.
+"""simple-history's admin, with values censored (orgenv.audit.censor) and tenancy enforced.
 
 SimpleHistoryAdmin shows three things that could carry a value: the "Changes" column of
 the history page, extra `history_list_display` columns, and the historical-version form
@@ -38,8 +38,8 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import ModelChange
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from . import access
-from .censor import CENSORED, MASK, censored_fields
+from orgenv import access
+from orgenv.audit.censor import CENSORED, MASK, censored_fields
 
 
 class CensoredRecordContextHelper(HistoricalRecordContextHelper):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import audit_views
+from orgenv.audit import views as audit_views
 
 urlpatterns = [
     path("orgs/<slug:org>/audit/", audit_views.audit_log, name="audit"),

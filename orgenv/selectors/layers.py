@@ -21,9 +21,9 @@ from django.db.models import (
     Value,
 )
 
-from . import crypto
-from .models import Project, ProjectVariable, Variable, VariableGroup
-from .resolution import (
+from orgenv import crypto
+from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
+from orgenv.resolution import (
     Definition,
     GroupLayer,
     Reach,

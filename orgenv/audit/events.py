@@ -14,8 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from .actors import current_actor, current_request
-from .models import AuditEvent
+from orgenv.actors import current_actor, current_request
+from orgenv.models import AuditEvent
 
 # Keyword arguments that would smuggle a value into the record: refused loudly.
 _FORBIDDEN = frozenset({"value", "values", "plaintext"})
@@ -92,7 +92,7 @@ def record(
     if organization is not None:
         fields.setdefault("organization_slug", organization.slug)
     elif fields.get("organization_id") and not fields.get("organization_slug"):
-        from .models import Organization
+        from orgenv.models import Organization
 
         slug = (
             Organization.objects.filter(pk=fields["organization_id"])

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from django.db.models import Max
 
-from .models import AuditEvent, Organization, Project, VariableGroup
-from .resolution import Reach, group_reach
+from orgenv.models import AuditEvent, Organization, Project, VariableGroup
+from orgenv.resolution import Reach, group_reach
 
 
 @dataclass

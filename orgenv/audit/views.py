@@ -16,10 +16,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from . import access, timeline
-from .grants import grant_matrix
-from .history import AsOfError, parse_when
-from .models import Organization
+from orgenv import access
+from orgenv.audit import timeline
+from orgenv.models import Organization
+from orgenv.selectors.as_of import AsOfError, parse_when
+from orgenv.selectors.reach import grant_matrix
 
 PAGE_SIZE = 50
 CSV_COLUMNS = ("at", "kind", "actor", "what", "changes", "project", "group", "address")

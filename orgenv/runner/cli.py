@@ -1,7 +1,7 @@
 """`orgenv`: run a command with a project's environment, or print it. Standard library only.
 
 A runner image needs nothing but this package: importing it pulls in no Django (`orgenv`'s
-`__init__` is empty, and `orgenv.masking`, `orgenv.formats` and the `orgenv.resolution` it
+`__init__` is empty, and `orgenv.runner.masking`, `orgenv.formats` and the `orgenv.resolution` it
 uses are standard library too).
 """
 
@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 # The server's own renderings: orgenv.formats is pure (no Django), like masking.
 from orgenv.formats import render_dotenv, render_shell
-from orgenv.masking import Masker, StreamMasker
+from orgenv.runner.masking import Masker, StreamMasker
 
 __all__ = ["main", "fetch_environment", "FetchError", "Environment"]
 
@@ -268,7 +268,7 @@ def render(fmt: str, environment: Environment) -> str:
 
 
 def _pump(fd: int, masker: StreamMasker, out: BinaryIO, stop: threading.Event) -> None:
-    """Copy a pipe to `out`, masked, as it arrives; see orgenv.masking for what is held."""
+    """Copy a pipe to `out`, masked, as it arrives; see orgenv.runner.masking for what is held."""
     writable = True
 
     def write(data: bytes) -> None:

@@ -18,8 +18,8 @@ from django.db.models.signals import m2m_changed, post_delete, pre_delete
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from .audit import record
-from .models import AuditEvent, Project, Team, VariableGroup
+from orgenv.audit.events import record
+from orgenv.models import AuditEvent, Project, Team, VariableGroup
 
 Kind = AuditEvent.Kind
 

@@ -10,7 +10,7 @@ to millions of rows. The CSV streams every matching row the same way, without a 
 through QuerySet.iterator(). The project filter reaches group rows through their grant
 snapshots (simple-history's m2m history tables), compared with the previous version in SQL.
 
-Values never reach an entry: encrypted fields read as orgenv.censor's "value changed".
+Values never reach an entry: encrypted fields read as orgenv.audit.censor's "value changed".
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
-from . import models as m
-from .censor import CENSORED, censored_fields
-from .models import AuditEvent, Organization
+from orgenv import models as m
+from orgenv.audit.censor import CENSORED, censored_fields
+from orgenv.models import AuditEvent, Organization
 
 CHANGES = "changes"  # the kind filter value for "every change in history"
 HISTORY_VERB = {"+": "created", "~": "changed", "-": "deleted"}
@@ -319,7 +319,7 @@ def event_entry(event: AuditEvent) -> Entry:
     if event.variables:
         changes.append("variables: " + ", ".join(sorted(event.variables)))
     if event.detail:
-        # `detail` never holds a value (orgenv.audit refuses them): show it as it is.
+        # `detail` never holds a value (orgenv.audit.events refuses them): show it as it is.
         changes += [f"{key}: {_flat(val)}" for key, val in sorted(event.detail.items())]
     return Entry(
         at=event.at,

@@ -1,7 +1,7 @@
 """How a value appears in any history or audit view: never as itself.
 
-One helper, used by the admin history pages (orgenv.history_admin), the audit timeline and
-its CSV (orgenv.audit_views). Like NetBox's CENSOR_TOKEN / CENSOR_TOKEN_CHANGED, the words
+One helper, used by the admin history pages (orgenv.admin.history), the audit timeline and
+its CSV (orgenv.audit.views). Like NetBox's CENSOR_TOKEN / CENSOR_TOKEN_CHANGED, the words
 are named constants so tests can assert them.
 
 Decision: history views censor the values of EVERY variable and project variable, public or
@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db.models import Model
 
-from .crypto import EncryptedTextField
+from orgenv.crypto import EncryptedTextField
 
 # A change to a value, in a diff ("Changes" column, audit timeline, CSV).
 CENSORED = "value changed"

@@ -10,8 +10,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import access
-from .models import AuditEvent
+from orgenv import access
+from orgenv.models import AuditEvent
 
 
 class AuditEventAdmin(admin.ModelAdmin):

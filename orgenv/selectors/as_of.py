@@ -24,11 +24,11 @@ from datetime import UTC, datetime, time
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from . import crypto
-from . import models as m
-from .models import Organization, Project
-from .resolution import Definition, GroupLayer, group_reach, group_source, resolve
-from .selectors import GroupReach, ProjectLayers, reveal
+from orgenv import crypto
+from orgenv import models as m
+from orgenv.models import Organization, Project
+from orgenv.resolution import Definition, GroupLayer, group_reach, group_source, resolve
+from orgenv.selectors.layers import GroupReach, ProjectLayers, reveal
 
 DELETED = "-"
 
