@@ -9,8 +9,7 @@ from django.db import connection
 
 from orgenv import crypto
 from orgenv.models import Variable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def raw_value(pk: int) -> str:

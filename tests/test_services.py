@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError
 
 from orgenv import services
 from orgenv.models import Project, ProjectVariable, Team, Variable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def test_variable_set_creates_then_updates_then_leaves_an_equal_value_alone(world):

@@ -8,8 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from orgenv.admin.panels import group_panels
 from orgenv.models import Project, ProjectVariable, Team, Variable, VariableGroup
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 pytestmark = pytest.mark.django_db
 

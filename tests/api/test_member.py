@@ -8,8 +8,7 @@ import pytest
 from django.core.cache import cache
 
 from orgenv.models import AuditEvent, Project
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 URL = "/api/v1/projects/acme/web/environment"
 SECRET = "hunter2-secret"

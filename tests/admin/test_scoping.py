@@ -6,8 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from orgenv.models import Membership, Organization, Project, Team, VariableGroup
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 pytestmark = pytest.mark.django_db
 

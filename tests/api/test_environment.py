@@ -15,8 +15,7 @@ from django.utils import timezone
 from orgenv import crypto
 from orgenv.models import AuditEvent, Project, ProjectToken, ProjectVariable, Team, Variable
 from orgenv.tokens import token_issue
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 URL = "/api/v1/environment"
 SECRET = "s3cr3t-db-password"

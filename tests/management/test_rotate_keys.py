@@ -11,8 +11,7 @@ from django.db import connection
 
 from orgenv import crypto, services
 from orgenv.models import AuditEvent, ProjectVariable, Variable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

@@ -14,8 +14,7 @@ from django.utils import timezone
 from orgenv.models import Project, ProjectVariable, Team, Variable, VariableGroup
 from orgenv.selectors.as_of import AsOfError, find_project, parse_when, resolve_as_of
 from orgenv.selectors.layers import resolve_project
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def _env(layers) -> dict[str, tuple[str, bool, str]]:

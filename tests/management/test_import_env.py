@@ -8,8 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from orgenv.models import AuditEvent, Variable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def run(*args: str) -> str:

@@ -2,7 +2,7 @@
 stand-in server (it answers what a broken proxy or an overloaded server would), the output
 formats, and the promise that the CLI needs nothing but the standard library.
 
-The CLI against the real server is tests/test_cli_live.py.
+The CLI against the real server is tests/runner/test_cli_live.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from orgenv.runner.cli import Environment, render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "oev_standin00000.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 

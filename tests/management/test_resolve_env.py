@@ -13,8 +13,7 @@ from django.core.management import CommandError, call_command
 from dotenv import dotenv_values
 
 from orgenv.models import AuditEvent, Project, ProjectVariable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 SECRET = "pa$$ 'word'\nline2"
 

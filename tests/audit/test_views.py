@@ -13,8 +13,7 @@ from orgenv.actors import acting_as
 from orgenv.audit import events as audit
 from orgenv.audit.censor import CENSORED
 from orgenv.models import AuditEvent, ProjectVariable, Team, Variable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 SEEDED = ("seeded-secret-one-81f", "seeded-secret-two-c27", "was-public-now-secret-3e9")
 

@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from orgenv.audit import events as audit
 from orgenv.models import AuditEvent, ProjectToken, Variable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 Kind = AuditEvent.Kind
 AGENT = "Mozilla/5.0 (audit test)"

@@ -4,8 +4,7 @@ import pytest
 
 from orgenv.models import Project, ProjectVariable, Team
 from orgenv.selectors.layers import load_layers, resolve_project
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def test_a_project_gets_groups_for_all_selected_and_through_a_team(world):

@@ -6,8 +6,7 @@ from django.utils import timezone
 
 from orgenv.models import Team
 from orgenv.selectors.as_of import resolve_as_of
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def test_a_team_grant_made_from_the_teams_side_resolves_as_of_later_times(world):

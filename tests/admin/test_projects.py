@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orgenv.models import Project, ProjectVariable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from django.core.management import call_command
 from orgenv.audit import events as audit
 from orgenv.models import Project, Team
 from orgenv.tokens import token_issue
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def _whats(client, query: str) -> list[tuple[str, str]]:

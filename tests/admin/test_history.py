@@ -11,9 +11,8 @@ from orgenv.actors import acting_as
 from orgenv.audit.censor import MASK
 from orgenv.models import Project, Team, Variable, VariableGroup
 from orgenv.tokens import token_issue
-
-from .conftest import make_group
-from .test_admin_groups import post_group
+from tests.admin.test_groups import post_group
+from tests.conftest import make_group
 
 SECRET = "history-admin-secret-4b7"
 

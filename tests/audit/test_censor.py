@@ -7,8 +7,7 @@ from django.contrib.auth.models import User
 
 from orgenv.audit.censor import CENSORED, MASK, censored_fields, change_display, value_display
 from orgenv.models import Organization, ProjectToken, ProjectVariable, Variable, VariableGroup
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 SECRETS = ("first-secret-9f2", "second-secret-4c1", "once-public-7d3", "project-secret-55a")
 

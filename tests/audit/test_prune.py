@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from orgenv.audit import events as audit
 from orgenv.models import AuditEvent, Variable
-
-from .conftest import make_group
+from tests.conftest import make_group
 
 
 def _event_at(world, days_ago: int) -> AuditEvent:

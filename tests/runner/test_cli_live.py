@@ -23,7 +23,7 @@ from tests.conftest import World, make_group
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hidden-value-42"
 MULTI_LINE = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END KEY-----"
 
