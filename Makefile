@@ -73,7 +73,8 @@ test: install chromium
 
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null
-	$(PY) bench/resolve.py
+	@# Both benchmarks run; make fails if either missed a target.
+	$(PY) bench/masking.py; masking=$$?; $(PY) bench/resolve.py; resolve=$$?; exit $$((masking || resolve))
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache
