@@ -210,7 +210,7 @@ def test_the_dotenv_format_is_plain_text(client, runner):
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response.content.decode() == (
-        f'DB_PASSWORD="{SECRET}"\nMODE="project"\nREGISTRY="{PUBLIC}"\n'
+        f"DB_PASSWORD='{SECRET}'\nMODE='project'\nREGISTRY='{PUBLIC}'\n"
     )
 
 
