@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "axes",
+    "django_prometheus",
     "orgenv",
 ]
 
@@ -194,10 +195,31 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
+# Prometheus metrics at /metrics, served only to `Authorization: Bearer <METRICS_TOKEN>`;
+# unset (the default), /metrics is a 404 and no request pays for counting.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="").strip()
+if METRICS_TOKEN:
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "orgenv.operations.metrics.ApiStatusMiddleware",
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "orgenv.operations.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Axes logs every attempt at INFO; warnings are enough.

@@ -1,9 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from orgenv.operations.health import healthz, readyz
+from orgenv.operations.metrics import metrics
 from orgenv.views import sign_out
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # Before Django's auth URLs: a GET asks, a POST signs out.
     path("accounts/logout/", sign_out, name="logout"),

@@ -11,3 +11,4 @@ class OrgenvConfig(AppConfig):
         from . import checks, signals  # noqa: F401
         from .admin import audit  # noqa: F401
         from .audit import receivers  # noqa: F401
+        from .operations import metrics  # noqa: F401  (its counters' receivers)

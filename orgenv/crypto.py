@@ -20,10 +20,13 @@ from django.core.exceptions import FieldError
 from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import ExpressionWrapper, F
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 _lock = threading.Lock()
 _ring: tuple[tuple[str, ...], MultiFernet] | None = None
+
+# Sent each time a stored token does not decrypt (orgenv.operations.metrics counts them).
+decryption_failed = Signal()
 
 
 class DecryptionError(Exception):
@@ -125,7 +128,13 @@ def decrypt(token: str, *, table: str = "?", column: str = "value", row: object 
     try:
         return _decrypt_cached(token)
     except (InvalidToken, UnicodeError, ValueError):
+        decryption_failed.send(sender=Undecryptable, table=table, column=column)
         raise Undecryptable(table, column).error(row) from None
+
+
+def decrypt_cache_info() -> functools._CacheInfo:
+    """Hits and misses of the process's decryption cache (for the metrics)."""
+    return _decrypt_cached.cache_info()
 
 
 def rotate(token: str) -> str:

@@ -135,8 +135,9 @@ FORMAT_PARAMETER = OpenApiParameter(
     OpenApiTypes.STR,
     enum=list(FORMATS),
     default="json",
-    description='json (default); dotenv: NAME="value" lines, double-quoted with backslash '
-    "escapes; shell: export NAME='value' lines for POSIX sh.",
+    description="json (default); dotenv: NAME='value' lines (double-quoted with backslash "
+    "escapes when single quotes cannot hold the value); shell: export NAME='value' lines "
+    "for POSIX sh.",
 )
 # Errors are JSON whatever the format (OrgenvAPIView.finalize_response).
 ERRORS = {
