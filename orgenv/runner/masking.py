@@ -164,7 +164,8 @@ class _Scan(NamedTuple):
     step: int
     offsets: tuple[int, ...]
     # gram (as a native integer) -> the forms holding it, each with the gram's offset in it
-    grams: dict[int, tuple[tuple[bytes, int], ...]]
+    # and the longer forms it begins (longest first)
+    grams: dict[int, tuple[tuple[bytes, int, tuple[bytes, ...]], ...]]
 
 
 # Sampling every `step` bytes, a form of length m >= step - 1 + width holds a whole sampled
@@ -176,18 +177,32 @@ _CODES = {4: "I", 8: "Q"}
 
 
 def _build_scan(forms: list[bytes]) -> _Scan | None:
+    """The index of `forms` (sorted). Only the forms that begin with no other form are
+    indexed; each carries the longer ones that begin with it (a base64 form and the same
+    with its last character and padding, a JSON escape and its longer variants), checked
+    only where it matched."""
     if not forms:
         return None
-    shortest = min(map(len, forms))
-    _, width, step = next(scan for scan in _SCANS if shortest >= scan[0])
-    grams: dict[int, list[tuple[bytes, int]]] = {}
+    longer: dict[bytes, list[bytes]] = {}
+    current = None
     for form in forms:
+        # Sorted, the forms beginning with `current` follow it, before any that does not.
+        if current is not None and form.startswith(current):
+            longer[current].append(form)
+        else:
+            current = form
+            longer[form] = []
+    shortest = min(map(len, longer))
+    _, width, step = next(scan for scan in _SCANS if shortest >= scan[0])
+    grams: dict[int, list[tuple[bytes, int, tuple[bytes, ...]]]] = {}
+    for form, extensions in longer.items():
+        extended = tuple(sorted(extensions, key=len, reverse=True))
         # The grams at the end of the form: text that merely starts like a secret (`ghp_`,
         # `eyJhbGciOi`, a shared prefix) is then rejected by the lookup, without Python.
         last = len(form) - width
         for offset in range(last - step + 1, last + 1):
             gram = int.from_bytes(form[offset : offset + width], sys.byteorder)
-            grams.setdefault(gram, []).append((form, offset))
+            grams.setdefault(gram, []).append((form, offset, extended))
     # A step shorter than the gram needs several interleaved passes of whole grams.
     offsets = tuple(range(0, width, step)) if step < width else (0,)
     frozen = {gram: tuple(places) for gram, places in grams.items()}
@@ -209,6 +224,7 @@ class Masker:
     def spans(self, data: bytes) -> list[tuple[int, int]]:
         """Sorted, disjoint [start, end) ranges covered by occurrences of any form."""
         found: list[tuple[int, int]] = []
+        record = found.append
         scan = self._scan
         if scan is None:
             return found
@@ -225,10 +241,15 @@ class Masker:
             # The C loop: one dictionary lookup per sample, Python only for a hit.
             for index in compress(count(), map(grams.__contains__, samples)):
                 position = first + index * stride
-                for form, offset in grams[samples[index]]:
+                for form, offset, extended in grams[samples[index]]:
                     start = position - offset
                     if start >= 0 and startswith(form, start):
-                        found.append((start, start + len(form)))
+                        end = start + len(form)
+                        for extension in extended:
+                            if startswith(extension, start):
+                                end = start + len(extension)
+                                break
+                        record((start, end))
         found.sort()
         spans: list[tuple[int, int]] = []
         for start, end in found:
