@@ -4,6 +4,8 @@ orgenv.access."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
@@ -51,10 +53,20 @@ def _history(**kwargs: object) -> HistoricalRecords:
     return HistoricalRecords(get_user=history_user, **kwargs)
 
 
+def new_generation() -> int:
+    """A fresh generation: random rather than counted, so that a number is never seen twice,
+    not even for an id that a rolled-back transaction handed out again."""
+    return secrets.randbits(62)
+
+
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    history = _history()
+    # Replaced in the same transaction as every write that can change a resolution of one of
+    # its projects (orgenv.signals): read with the token, it keys the resolutions an app
+    # server keeps (orgenv.selectors.layers.cached_layers), so none outlives a change.
+    generation = models.PositiveBigIntegerField(default=new_generation, editable=False)
+    history = _history(excluded_fields=["generation"])
 
     class Meta:
         ordering = ["slug"]

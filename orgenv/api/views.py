@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orgenv.audit.resolutions import Delivery, resolution_deliver, resolution_record
-from orgenv.selectors.layers import ProjectLayers, load_layers
+from orgenv.selectors.layers import ProjectLayers, cached_layers
 
 from ..access import project_access
 from ..crypto import DecryptionError
@@ -150,7 +150,7 @@ class RunnerEnvironmentView(OrgenvAPIView):
         fmt = request.accepted_renderer.format
         actor = f"token:{token.prefix}"
         try:
-            layers = load_layers(project)
+            layers = cached_layers(project)
             etag = environment_etag(layers, fmt)
             if etag_matches(request, etag):
                 # Every fetch is traced, an unchanged one too; it costs no decryption.
@@ -205,7 +205,7 @@ class MemberEnvironmentView(OrgenvAPIView):
         project, show_secrets = found.project, found.administers
         try:
             delivery = resolution_deliver(
-                layers=load_layers(project),
+                layers=cached_layers(project),
                 secrets=show_secrets,
                 actor=request.user.get_username(),
                 user=request.user,

@@ -334,7 +334,8 @@ def test_a_resolution_runs_a_constant_number_of_queries(
     ProjectVariable.objects.create(project=world.web, name="SHARED", value="p")
     token, raw = token_issue(project=world.web, name="ci")
     client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")  # sets last_used_at
-    # 1 the token with its project and organization (one join)
+    ProjectVariable.objects.create(project=world.web, name="LATE", value="new generation")
+    # 1 the token with its project and organization (one join), the generation with it
     # 2 groups of the organization, with how each reaches the project
     # 3 the variables of the groups that reach it UNION ALL the project's, as tuples
     # 4 SAVEPOINT (the access event's transaction, nested in the test's)
@@ -343,7 +344,11 @@ def test_a_resolution_runs_a_constant_number_of_queries(
     # (an UPDATE of last_used_at is added at most once a minute per token)
     with django_assert_num_queries(6):
         response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")
-    assert len(response.json()["variables"]) == 2 * groups + 1
+    assert len(response.json()["variables"]) == 2 * groups + 2
+    # The same generation again: this server kept the layers; 2 and 3 are not run.
+    with django_assert_num_queries(4):
+        again = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert again.json()["variables"] == response.json()["variables"]
 
 
 def test_a_token_never_reads_another_project_or_organization(client, world):
