@@ -155,7 +155,7 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
         where = _where(model, name)
         rotated = 0
         for batch in _batches(model, name, batch_size):
-            for attempt in range(MAX_ATTEMPTS):
+            for _attempt in range(MAX_ATTEMPTS):
                 done, current, batch = _rotate_batch(model, name, batch, first)
                 rotated += done
                 report.current += current

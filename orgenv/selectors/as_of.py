@@ -230,5 +230,6 @@ def resolve_as_of(project: Project, when: datetime, *, decrypt: bool = True) -> 
     layers = layers_as_of(project, when)
     if decrypt:
         for resolved in layers.resolution.variables.values():
-            resolved.value = reveal(resolved)
+            # Past values are not kept in the process's cache of current plaintexts.
+            resolved.value = reveal(resolved, cache=False)
     return layers

@@ -175,10 +175,11 @@ def load_layers(project: Project) -> ProjectLayers:
 _TABLES = {"v": Variable._meta.db_table, "p": ProjectVariable._meta.db_table}
 
 
-def reveal(item: Resolved | Definition) -> str:
-    """The plaintext of one resolved value or definition (decrypted once per process)."""
+def reveal(item: Resolved | Definition, *, cache: bool = True) -> str:
+    """The plaintext of one resolved value or definition. A current value is decrypted once
+    per process while it stays current (crypto.plaintexts); pass cache=False for a past one."""
     kind, row = item.ref
-    return crypto.decrypt(item.value, table=_TABLES[kind], row=row)
+    return crypto.decrypt(item.value, table=_TABLES[kind], row=row, cache=cache)
 
 
 def resolve_project(project: Project, *, decrypt: bool = True) -> ProjectLayers:

@@ -17,9 +17,9 @@ class Command(OrgenvCommand):
     help = (
         "Re-encrypt every stored value, history tables included, with the first key of "
         "FERNET_KEYS, so that the other keys can be retired. Safe to run again: values already "
-        "under the first key are left alone. It checks first that every value decrypts (and changes "
-        "nothing if one does not), then works in short batches beside live traffic, never "
-        "overwriting a value changed while it runs."
+        "under the first key are left alone. It checks first that every value decrypts "
+        "(changing nothing if one does not), then works in short batches beside live "
+        "traffic, never overwriting a value changed while it runs."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
