@@ -35,6 +35,7 @@ from orgenv.resolution import (
     group_source,
     resolve,
 )
+from orgenv.selectors.snapshot import one_snapshot
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,12 @@ def _fetch(queryset: QuerySet) -> list[tuple]:
 
 def load_layers(project: Project) -> ProjectLayers:
     """Two queries whatever the number of groups: groups (with how they reach the project),
-    then their variables together with the project's variables."""
+    then their variables together with the project's variables, both in one snapshot."""
+    with one_snapshot():
+        return _load_layers(project)
+
+
+def _load_layers(project: Project) -> ProjectLayers:
     through_projects = VariableGroup.projects.through
     through_teams = VariableGroup.teams.through
     team_projects = Project.teams.through
