@@ -195,11 +195,6 @@ def decrypt(
     return plaintext
 
 
-def decrypt_cache_info() -> functools._CacheInfo:
-    """Hits and misses of the process's decryption cache (for the metrics)."""
-    return _decrypt_cached.cache_info()
-
-
 def rotate(token: str) -> str:
     """Re-encrypt a token with the first key (decrypting with any)."""
     try:
