@@ -62,9 +62,9 @@ def new_generation() -> int:
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    # Replaced in the same transaction as every write that can change a resolution of one of
-    # its projects (orgenv.signals): read with the token, it keys the resolutions an app
-    # server keeps (orgenv.selectors.layers.cached_layers), so none outlives a change.
+    # Replaced by database triggers in the transaction of every write that can change a
+    # resolution of one of its projects (migration 0003): read with the token, it keys the
+    # layers an app server keeps (orgenv.selectors.layers.cached_layers).
     generation = models.PositiveBigIntegerField(default=new_generation, editable=False)
     history = _history(excluded_fields=["generation"])
 

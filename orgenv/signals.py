@@ -1,32 +1,15 @@
 """Last-line integrity checks on grants, whatever path writes them (admin, services,
-shell): a grant never crosses organizations and never breaks the environment guard.
-
-And the organization's generation, replaced in the same transaction as every write that can
-change a resolution of one of its projects (a definition, a group, a grant, a team link, a
-project or the organization itself): app servers key the layers they keep by it
-(orgenv.selectors.layers.cached_layers), so the next request after the commit, on any server,
-reads the new generation with its token and resolves afresh. Writes that bypass signals
-(`QuerySet.update()`, `bulk_create`) must call `generation_bump` themselves.
-"""
+shell): a grant never crosses organizations and never breaks the environment guard."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 from simple_history.signals import pre_create_historical_record
 
 from .actors import current_actor
-from .models import (
-    Organization,
-    Project,
-    ProjectVariable,
-    Team,
-    Variable,
-    VariableGroup,
-    new_generation,
-)
+from .models import Project, Team, VariableGroup
 from .validators import environment_guard_errors
 
 
@@ -88,45 +71,3 @@ def attribute_history(sender, history_instance, **kwargs):  # type: ignore[no-un
         history_instance.history_actor = actor.label
     elif history_instance.history_user is not None:
         history_instance.history_actor = history_instance.history_user.get_username()
-
-
-def generation_bump(organizations: Q) -> None:
-    """A new generation for the organizations matching `organizations` (one UPDATE)."""
-    Organization.objects.filter(organizations).update(generation=new_generation())
-
-
-@receiver(post_save, sender=Variable)
-@receiver(post_delete, sender=Variable)
-def variable_changed(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
-    # By the group's id, in the UPDATE itself: no query to load the group first.
-    generation_bump(Q(groups__pk=instance.group_id))
-
-
-@receiver(post_save, sender=ProjectVariable)
-@receiver(post_delete, sender=ProjectVariable)
-def project_variable_changed(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
-    generation_bump(Q(projects__pk=instance.project_id))
-
-
-@receiver(post_save, sender=VariableGroup)
-@receiver(post_delete, sender=VariableGroup)
-@receiver(post_save, sender=Project)
-@receiver(post_delete, sender=Project)
-@receiver(post_save, sender=Team)
-@receiver(post_delete, sender=Team)
-def owned_changed(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
-    generation_bump(Q(pk=instance.organization_id))
-
-
-@receiver(post_save, sender=Organization)
-def organization_changed(sender, instance, created, **kwargs):  # type: ignore[no-untyped-def]
-    if not created:  # its slug is in every answer
-        generation_bump(Q(pk=instance.pk))
-
-
-@receiver(m2m_changed, sender=VariableGroup.projects.through)
-@receiver(m2m_changed, sender=VariableGroup.teams.through)
-@receiver(m2m_changed, sender=Project.teams.through)
-def link_changed(sender, instance, action, **kwargs):  # type: ignore[no-untyped-def]
-    if action in ("post_add", "post_remove", "post_clear"):
-        generation_bump(Q(pk=instance.organization_id))

@@ -1,12 +1,13 @@
-"""orgenv.signals: every write that can change a resolution replaces the organization's
-generation, which app servers key their kept layers by."""
+"""The organization's generation (database triggers, migration 0003): every write that can
+change a resolution replaces it, whatever wrote it, and app servers key the layers they keep
+by it (orgenv.selectors.layers.cached_layers)."""
 
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
-from orgenv.models import Organization, Project, ProjectVariable, Team, Variable
+from orgenv.models import Organization, Project, ProjectVariable, Team, Variable, VariableGroup
 from orgenv.services import group_set_grants, variable_set
 from tests.conftest import make_group
 
@@ -53,6 +54,20 @@ WRITES = {
         setattr(w.acme, "slug", "acme-2"),
         w.acme.save(),
     ),
+    # Writes that send no signal and run no model code.
+    "values changed by QuerySet.update()": lambda w, g, t: Variable.objects.filter(group=g).update(
+        is_secret=True
+    ),
+    "priorities changed by QuerySet.update()": lambda w, g, t: VariableGroup.objects.filter(
+        pk=g.pk
+    ).update(priority=9),
+    "project variables added by bulk_create": lambda w, g, t: ProjectVariable.objects.bulk_create(
+        [ProjectVariable(project=w.web, name="BULK", value="b")]
+    ),
+    "a grant deleted in raw SQL": lambda w, g, t: connection.cursor().execute(
+        f"DELETE FROM {VariableGroup.projects.through._meta.db_table} WHERE variablegroup_id = %s",
+        [g.pk],
+    ),
 }
 
 
@@ -73,3 +88,13 @@ def test_a_rolled_back_write_leaves_the_generation_as_it_was(scene):
         variable_set(group=group, name="A", value="3", is_secret=False)
         raise RuntimeError("abandon")
     assert generation(world.acme) == before
+
+
+def test_saving_a_stale_organization_never_brings_an_old_generation_back(scene):
+    world, group, _ = scene
+    stale = Organization.objects.get(pk=world.acme.pk)
+    old = stale.generation
+    variable_set(group=group, name="A", value="changed", is_secret=False)
+    stale.name = "Acme Machine Learning"
+    stale.save()  # the ORM writes every column, the generation it read included
+    assert generation(world.acme) not in {old, stale.generation}
