@@ -12,21 +12,36 @@ from django.db import migrations, models
 
 import orgenv.models
 
-# table -> how a row (NEW or OLD, written as `{row}`) finds its organization's id
-ORGANIZATION_OF = {
-    "orgenv_variable": "(SELECT organization_id FROM orgenv_variablegroup WHERE id = {row}.group_id)",
-    "orgenv_projectvariable": "(SELECT organization_id FROM orgenv_project WHERE id = {row}.project_id)",
-    "orgenv_variablegroup": "{row}.organization_id",
-    "orgenv_project": "{row}.organization_id",
-    "orgenv_team": "{row}.organization_id",
-    "orgenv_variablegroup_projects": (
-        "(SELECT organization_id FROM orgenv_variablegroup WHERE id = {row}.variablegroup_id)"
-    ),
-    "orgenv_variablegroup_teams": (
-        "(SELECT organization_id FROM orgenv_variablegroup WHERE id = {row}.variablegroup_id)"
-    ),
-    "orgenv_project_teams": "(SELECT organization_id FROM orgenv_project WHERE id = {row}.project_id)",
+# table -> (the table holding organization_id, the column that points at it), or None when
+# the table has organization_id itself
+OWNER = {
+    "orgenv_variable": ("orgenv_variablegroup", "group_id"),
+    "orgenv_projectvariable": ("orgenv_project", "project_id"),
+    "orgenv_variablegroup": None,
+    "orgenv_project": None,
+    "orgenv_team": None,
+    "orgenv_variablegroup_projects": ("orgenv_variablegroup", "variablegroup_id"),
+    "orgenv_variablegroup_teams": ("orgenv_variablegroup", "variablegroup_id"),
+    "orgenv_project_teams": ("orgenv_project", "project_id"),
 }
+
+
+def organization_of_row(table: str, row: str) -> str:
+    """SQL for the organization id of one row (NEW or OLD) of `table`."""
+    owner = OWNER[table]
+    if owner is None:
+        return f"{row}.organization_id"
+    return f"(SELECT organization_id FROM {owner[0]} WHERE id = {row}.{owner[1]})"
+
+
+def organizations_of_rows(table: str, rows: str) -> str:
+    """SQL selecting the organization ids of the rows of a transition table."""
+    owner = OWNER[table]
+    if owner is None:
+        return f"SELECT organization_id FROM {rows}"
+    return f"SELECT o.organization_id FROM {owner[0]} o JOIN {rows} r ON o.id = r.{owner[1]}"
+
+
 # A fresh non-negative 62-bit number, as orgenv.models.new_generation makes.
 RANDOM = {
     "sqlite": "(random() & 4611686018427387903)",
@@ -37,10 +52,10 @@ ROWS = {"INSERT": ("NEW",), "UPDATE": ("NEW", "OLD"), "DELETE": ("OLD",)}
 
 def sqlite_statements() -> tuple[list[str], list[str]]:
     create, drop = [], []
-    for table, organization in ORGANIZATION_OF.items():
+    for table in OWNER:
         for operation, rows in ROWS.items():
             name = f"{table}_generation_{operation.lower()}"
-            ids = ", ".join(organization.format(row=row) for row in rows)
+            ids = ", ".join(organization_of_row(table, row) for row in rows)
             create.append(
                 f"CREATE TRIGGER {name} AFTER {operation} ON {table} BEGIN "
                 f"UPDATE orgenv_organization SET generation = {RANDOM['sqlite']} "
@@ -60,24 +75,28 @@ def sqlite_statements() -> tuple[list[str], list[str]]:
 
 
 def postgresql_statements() -> tuple[list[str], list[str]]:
+    # Statement-level triggers over transition tables: a statement that writes 2,000 rows
+    # (a rotation batch, an import) replaces each organization's generation once, not 2,000
+    # times. (A trigger with transition tables may have only one event: three per table.)
     create, drop = [], []
-    for table, organization in ORGANIZATION_OF.items():
+    bump = f"UPDATE orgenv_organization SET generation = {RANDOM['postgresql']} WHERE id IN"
+    for table in OWNER:
         function = f"{table}_generation"
         create.append(
-            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "DECLARE changed bigint[] := '{}'; BEGIN "
-            f"IF TG_OP <> 'DELETE' THEN changed := changed || {organization.format(row='NEW')}; "
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP <> 'DELETE' THEN {bump} ({organizations_of_rows(table, 'new_rows')}); "
             "END IF; "
-            f"IF TG_OP <> 'INSERT' THEN changed := changed || {organization.format(row='OLD')}; "
-            "END IF; "
-            f"UPDATE orgenv_organization SET generation = {RANDOM['postgresql']} "
-            "WHERE id = ANY(changed); RETURN NULL; END $$"
+            f"IF TG_OP <> 'INSERT' THEN {bump} ({organizations_of_rows(table, 'old_rows')}); "
+            "END IF; RETURN NULL; END $$"
         )
-        create.append(
-            f"CREATE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {function}()"
-        )
-        drop.append(f"DROP TRIGGER IF EXISTS {function} ON {table}")
+        for operation, rows in ROWS.items():
+            name = f"{table}_generation_{operation.lower()}"
+            referencing = " ".join(f"{row} TABLE AS {row.lower()}_rows" for row in rows)
+            create.append(
+                f"CREATE TRIGGER {name} AFTER {operation} ON {table} REFERENCING {referencing} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+            drop.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         drop.append(f"DROP FUNCTION IF EXISTS {function}()")
     create.append(
         "CREATE FUNCTION orgenv_organization_generation() RETURNS trigger LANGUAGE plpgsql AS $$ "
