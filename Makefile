@@ -83,7 +83,8 @@ test: install chromium consumers
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null
 	@# Both benchmarks run; make fails if either missed a target.
-	$(PY) bench/masking.py; masking=$$?; $(PY) bench/resolve.py; resolve=$$?; exit $$((masking || resolve))
+	$(PY) bench/masking.py; masking=$$?; $(PY) bench/resolve.py; resolve=$$?; \
+	  $(PY) bench/rotate.py; rotate=$$?; exit $$((masking || resolve || rotate))
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache
