@@ -21,7 +21,7 @@ is hidden, and overlapping occurrences become a single `***`. That makes "longes
 hold by construction and never leaves a piece of a secret next to the mask.
 
 Matching costs the same whatever the number of secrets: the text is sampled every `step`
-bytes (16 when every form has 23 bytes or more, less only when a shorter form needs it), and
+bytes (16 when every form has 19 bytes or more, less only when a shorter form needs it), and
 each form is indexed by its 8-byte (or 4-byte) grams at `step` consecutive offsets near its
 end, so that every occurrence of it covers one sampled gram at a known offset. Each sample is
 one dictionary lookup done in C (`map` over a `memoryview`); only a sample that is a gram of
