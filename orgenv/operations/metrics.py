@@ -7,7 +7,8 @@ so the API code stays as it is:
 - resolutions and denials (by reason) from the audit events the API writes;
 - 304 revalidations and throttled (429) requests of the API from the answer's status;
 - decryption failures from `orgenv.crypto.decryption_failed`;
-- the decryption cache's hits and misses, read from the cache itself at each scrape.
+- the decryption cache's hits and misses, and how often a request found its project's
+  layers kept by this process, read from the caches themselves at each scrape.
 
 With several worker processes, set PROMETHEUS_MULTIPROC_DIR (prometheus_client's
 multiprocess mode) so that a scrape sums every worker, not the one that answered.
@@ -30,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from orgenv import crypto
 from orgenv.models import AuditEvent
+from orgenv.selectors import layers
 
 RESOLUTIONS = Counter(
     "orgenv_resolutions", "Environments resolved and answered in full (not the 304s)."
@@ -95,6 +97,18 @@ class _DecryptCacheCollector(Collector):
         misses.add_metric([], info.misses)
         yield hits
         yield misses
+        kept = CounterMetricFamily(
+            "orgenv_layers_cache_hits",
+            "Resolutions that found their project's layers kept by this process.",
+        )
+        kept.add_metric([], layers.cache_counts["hits"])
+        loaded = CounterMetricFamily(
+            "orgenv_layers_cache_misses",
+            "Resolutions that loaded their project's layers (2 queries).",
+        )
+        loaded.add_metric([], layers.cache_counts["misses"])
+        yield kept
+        yield loaded
 
 
 REGISTRY.register(_DecryptCacheCollector())

@@ -210,6 +210,8 @@ CACHE_DEFINITIONS = 20_000
 _cache: OrderedDict[tuple[int, int], ProjectLayers] = OrderedDict()
 _cache_size = 0
 _cache_lock = threading.Lock()
+# How often a request found its layers kept, or loaded them (orgenv.operations.metrics).
+cache_counts = {"hits": 0, "misses": 0}
 
 
 def cached_layers(project: Project) -> ProjectLayers:
@@ -223,6 +225,7 @@ def cached_layers(project: Project) -> ProjectLayers:
         layers = _cache.get(key)
         if layers is not None:
             _cache.move_to_end(key)
+        cache_counts["misses" if layers is None else "hits"] += 1
     if layers is not None:
         # The project as just read (slug, organization), with the layers it had then.
         return replace(layers, project=project)

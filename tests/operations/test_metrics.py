@@ -100,9 +100,15 @@ def test_decryption_failures_and_decrypt_cache_hits_are_counted(client, settings
     for _ in range(2):
         assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
     warm = scrape(client, settings)
-    # The second resolution decrypted API_KEY from the cache.
+    # The second resolution found the project's layers kept, and API_KEY decrypted.
     assert sample(warm, "orgenv_decrypt_cache_hits_total") >= (
         sample(before, "orgenv_decrypt_cache_hits_total") + 1
+    )
+    assert sample(warm, "orgenv_layers_cache_hits_total") >= (
+        sample(before, "orgenv_layers_cache_hits_total") + 1
+    )
+    assert sample(warm, "orgenv_layers_cache_misses_total") >= (
+        sample(before, "orgenv_layers_cache_misses_total") + 1
     )
     settings.FERNET_KEYS = [Fernet.generate_key().decode()]  # the data's key is gone
     assert Variable.objects.exists()
