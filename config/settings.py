@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "orgenv",
 ]
 
@@ -76,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -167,6 +172,8 @@ REST_FRAMEWORK = {
         "token": env.str("THROTTLE_TOKEN_RATE", default="600/min"),
         "auth_failure": env.str("THROTTLE_AUTH_FAILURE_RATE", default="30/min"),
         "member": env.str("THROTTLE_MEMBER_RATE", default="120/min"),
+        # Reveals per user: a deliberate act, one value at a time, never a bulk path.
+        "reveal": env.str("THROTTLE_REVEAL_RATE", default="30/hour"),
     },
 }
 # How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default)
@@ -193,6 +200,9 @@ AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+
+# How recent a password entry (and second factor, when enrolled) a reveal needs.
+REVEAL_REAUTH_SECONDS = env.int("REVEAL_REAUTH_SECONDS", default=600)
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before Django's auth URLs: a GET asks, a POST signs out.
     path("accounts/logout/", sign_out, name="logout"),
+    path("accounts/", include("orgenv.accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("orgenv.api.urls")),
     path("", include("orgenv.urls")),

@@ -2,7 +2,10 @@
 here rather than filtering on its own.
 
 - a superuser sees and changes everything;
-- an organization admin (Membership role admin) changes everything of that organization;
+- an organization admin -- an active user with staff status AND an admin Membership --
+  changes everything of that organization. An admin membership without staff status grants
+  nothing beyond a member's rights, anywhere: taking staff status away is how an installation
+  takes admin rights away, so no page, API, audit view or grant view may honour the role alone;
 - a member sees the projects they belong to, directly or through a team, read-only.
 """
 
@@ -13,6 +16,7 @@ from django.db.models import Model, Q, QuerySet
 
 from .models import (
     AuditEvent,
+    Invitation,
     Membership,
     Organization,
     Project,
@@ -29,6 +33,7 @@ User = AbstractBaseUser | AnonymousUser
 ORGANIZATION_PATH: dict[type[Model], str] = {
     Organization: "pk",
     Membership: "organization",
+    Invitation: "organization",
     Team: "organization",
     Project: "organization",
     VariableGroup: "organization",
@@ -43,9 +48,14 @@ def _active(user: User | None) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
+def _may_administer(user: User | None) -> bool:
+    """Active and staff: the precondition of every admin right (superusers included)."""
+    return _active(user) and bool(user.is_staff or user.is_superuser)
+
+
 def admin_organization_ids(user: User | None) -> set[int]:
     """Organizations this user administers (all of them for a superuser)."""
-    if not _active(user):
+    if not _may_administer(user):
         return set()
     if user.is_superuser:
         return set(Organization.objects.values_list("pk", flat=True))
@@ -61,7 +71,7 @@ def administered_organizations(user: User | None) -> QuerySet[Organization]:
 
 
 def is_org_admin(user: User | None, organization: Organization | int) -> bool:
-    if not _active(user):
+    if not _may_administer(user):
         return False
     if user.is_superuser:
         return True
@@ -108,6 +118,8 @@ def restrict(queryset: QuerySet, user: User | None) -> QuerySet:
     return queryset.filter(**{f"{path}__in": admin_organization_ids(user)})
 
 
-def may_see_secrets(user: User | None, project: Project) -> bool:
-    """Secret values reach a browser only for an admin of the project's organization."""
+def may_reveal(user: User | None, project: Project) -> bool:
+    """A secret value reaches a browser only one at a time, through the audited reveal, and
+    only for an admin of the project's organization. No page or session API shows secrets in
+    bulk, to anyone (SPEC "Secret exposure")."""
     return is_org_admin(user, project.organization_id)

@@ -32,7 +32,7 @@ from rest_framework.views import APIView
 from orgenv.audit import events as audit
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
-from ..access import may_see_secrets, projects_for
+from ..access import projects_for
 from ..crypto import DecryptionError
 from ..formats import FORMATS, environment_payload
 from ..models import AuditEvent, ProjectToken
@@ -204,8 +204,9 @@ class RunnerEnvironmentView(OrgenvAPIView):
 
 
 class MemberEnvironmentView(OrgenvAPIView):
-    """The environment of one project for a signed-in member; secret values are null unless
-    the caller administers the organization."""
+    """The environment of one project for a signed-in user; every secret value is null, for
+    every user, admins and superusers included: secrets leave a session only one at a time,
+    through the audited reveal (orgenv.api.reveal)."""
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
@@ -228,16 +229,13 @@ class MemberEnvironmentView(OrgenvAPIView):
             organization__slug=org,
             slug=project,
         )
-        show_secrets = may_see_secrets(request.user, project)
         try:
             layers = load_layers(project)
             values = {
-                name: reveal(r) if show_secrets or not r.is_secret else None
+                name: None if r.is_secret else reveal(r)
                 for name, r in layers.resolution.variables.items()
             }
-            event = record_resolution(
-                request, layers, actor=request.user.get_username(), secrets_shown=show_secrets
-            )
+            event = record_resolution(request, layers, actor=request.user.get_username())
         except (DatabaseError, DecryptionError):
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
