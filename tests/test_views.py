@@ -104,9 +104,9 @@ def test_home_shows_environment_labels_and_counts(acme: World) -> None:
 
 def test_home_runs_two_queries_per_project(acme: World, django_assert_num_queries) -> None:
     client = signed_in(acme.bob)
-    # session, user, readable projects; then per project (bob reads 2): groups, then group
-    # and project variables in one query. bob has no staff status, so no query asks which
-    # organizations he administers (access.admin_organization_ids answers none at once).
+    # session, user; readable projects; then per project (bob reads 2): groups, then group
+    # and project variables in one query. bob is not staff, so no admin membership can count
+    # and orgenv.access asks nothing more (section notes, header).
     with django_assert_num_queries(3 + 2 * 2):
         client.get("/")
 

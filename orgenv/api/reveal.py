@@ -1,7 +1,7 @@
 """Reveal: one secret value, to one organization admin, for a stated reason, recorded.
 
 This is the only way a secret value reaches a browser (SPEC "Secret exposure"). The caller
-must administer the project's organization (orgenv.access.may_reveal), have entered their
+must administer the project's organization (orgenv.access.project_access), have entered their
 password -- and their second-factor code, when they have a device -- within
 REVEAL_REAUTH_SECONDS (orgenv.accounts.freshness), and give a reason. The event is committed
 before the value leaves: no record, no value.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from django.db import DatabaseError, transaction
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -75,12 +74,11 @@ class RevealView(OrgenvAPIView):
         },
     )
     def post(self, request: Request, org: str, project: str, name: str) -> Response:
-        project_obj = get_object_or_404(
-            access.projects_for(request.user).select_related("organization"),
-            organization__slug=org,
-            slug=project,
-        )
-        if not access.may_reveal(request.user, project_obj):
+        found = access.project_access(request.user, organization=org, project=project)
+        if found is None:
+            raise NotFound("No such project among yours.")
+        project_obj = found.project
+        if not found.administers:
             raise PermissionDenied(f"Only an admin of {org} may reveal a value of its projects.")
         reason = request.data.get("reason") if hasattr(request.data, "get") else None
         if not isinstance(reason, str) or not reason.strip():

@@ -17,8 +17,7 @@ import hashlib
 import logging
 
 from django.db import DatabaseError, transaction
-from django.http import HttpResponseNotModified
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -32,7 +31,7 @@ from rest_framework.views import APIView
 from orgenv.audit import events as audit
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
-from ..access import projects_for
+from ..access import project_access
 from ..crypto import DecryptionError
 from ..formats import FORMATS, environment_payload
 from ..models import AuditEvent, ProjectToken
@@ -224,11 +223,10 @@ class MemberEnvironmentView(OrgenvAPIView):
         },
     )
     def get(self, request: Request, org: str, project: str) -> Response:
-        project = get_object_or_404(
-            projects_for(request.user).select_related("organization"),
-            organization__slug=org,
-            slug=project,
-        )
+        found = project_access(request.user, organization=org, project=project)
+        if found is None:
+            raise Http404("No such project among yours.")
+        project = found.project
         try:
             layers = load_layers(project)
             values = {
