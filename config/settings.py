@@ -84,6 +84,8 @@ MIDDLEWARE = [
     # request.user.is_verified(): whether this session passed a second factor.
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An admin an organization requires a second factor of enrols before reaching the admin.
+    "orgenv.accounts.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Axes must come last: it turns a lockout into a response.
@@ -221,6 +223,18 @@ AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+
+# TOTP: the name authenticator apps show beside the code.
+OTP_TOTP_ISSUER = "orgenv"
+
+# Mail for password resets. Without EMAIL_URL the reset pages do not exist: a form that
+# promises a mail nobody sends would only log failed SMTP connections.
+EMAIL_URL = env.str("EMAIL_URL", default="").strip()
+if EMAIL_URL:
+    vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orgenv@localhost")
+# Password reset requests per client address and per e-mail address, per hour.
+PASSWORD_RESET_RATE = env.int("PASSWORD_RESET_RATE", default=5)
 
 # How recent a password entry (and second factor, when enrolled) a reveal needs.
 REVEAL_REAUTH_SECONDS = env.int("REVEAL_REAUTH_SECONDS", default=600)

@@ -57,3 +57,14 @@ class ReauthForm(forms.Form):
             if self.device is None:
                 self.add_error("code", "This code is wrong or expired: type the current one.")
         return cleaned
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Authentication code",
+        max_length=16,
+        help_text=CODE_HELP,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )

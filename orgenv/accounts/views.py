@@ -1,8 +1,11 @@
-"""Account pages: re-authentication before a reveal."""
+"""Account pages: re-authentication before a reveal, and the rate-limited password reset."""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -37,3 +40,34 @@ def reauth(request: HttpRequest) -> HttpResponse:
         return redirect(safe_next(request))
     context = {"form": form, "next": safe_next(request, ""), "needs_code": needs_code}
     return render(request, "registration/reauth.html", context)
+
+
+_RESET_WINDOW = 3600
+
+
+def _over_reset_rate(key: str) -> bool:
+    """Count one request under `key` in the shared cache; True once over the hourly rate."""
+    cache.add(key, 0, _RESET_WINDOW)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, _RESET_WINDOW)
+        count = 1
+    return count > settings.PASSWORD_RESET_RATE
+
+
+@never_cache
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Django's password reset (only routed when EMAIL_URL is set), with at most
+    PASSWORD_RESET_RATE requests an hour per client address and per e-mail address: each
+    one sends a mail, so an unthrottled form is a way to flood someone's inbox."""
+    if request.method == "POST":
+        from orgenv.audit.events import client_address
+
+        email = request.POST.get("email", "").strip().lower()[:254]
+        keys = [f"orgenv:reset:ip:{client_address(request) or 'unknown'}"]
+        if email:
+            keys.append(f"orgenv:reset:email:{email}")
+        if any([_over_reset_rate(key) for key in keys]):
+            return render(request, "registration/password_reset_throttled.html", status=429)
+    return auth_views.PasswordResetView.as_view()(request)
