@@ -30,20 +30,10 @@ def record_sign_in(kind: str, *, actor: str, user: Any, request: Any, **fields: 
     they were a member, also after they leave (SPEC "People"). Nobody can make another
     installation's user a member without their consent, so no admin reads a stranger's
     sign-ins."""
-    organization_ids = (
-        list(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
-        if user is not None
-        else []
-    )
-    for organization_id in organization_ids or [None]:
-        record(
-            kind,
-            actor=actor,
-            user=user,
-            request=request,
-            organization_id=organization_id,
-            **fields,
-        )
+    memberships = Membership.objects.filter(user=user).select_related("organization")
+    organizations = [m.organization for m in memberships] if user is not None else []
+    for organization in organizations or [None]:
+        record(kind, actor=actor, user=user, request=request, organization=organization, **fields)
 
 
 @receiver(user_logged_in, dispatch_uid="orgenv_audit_login")
