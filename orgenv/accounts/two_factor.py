@@ -246,13 +246,12 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # The path first: touching request.user loads the session, which other pages (the
+        # API's 503 when the database is down) must be free not to do.
+        if not request.path.startswith(reverse("admin:index")):
+            return self.get_response(request)
         user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and user.is_staff
-            and request.path.startswith(reverse("admin:index"))
-        ):
+        if user is not None and user.is_authenticated and user.is_staff:
             if has_second_factor(user):
                 if not user.is_verified():
                     query = urlencode({"next": request.get_full_path()})

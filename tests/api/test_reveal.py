@@ -214,3 +214,10 @@ def test_reveals_are_rate_limited_per_user(seeded, settings):
     client = signed_in(seeded.alice, "alice-password")
     assert [post(client).status_code for _ in range(3)] == [200, 200, 429]
     assert AuditEvent.objects.filter(kind="secret_revealed").count() == 2
+
+
+def test_the_schema_documents_the_reveal(client, db):
+    schema = client.get("/api/schema/?format=json").json()
+    reveal = schema["paths"]["/api/v1/projects/{org}/{project}/secrets/{name}/reveal"]["post"]
+    assert set(reveal["responses"]) >= {"200", "400", "403", "404", "429"}
+    assert "reason" in schema["components"]["schemas"]["RevealRequest"]["properties"]
