@@ -134,7 +134,7 @@ def drop_triggers(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orgenv", "0002_token_prefix_help"),
+        ("orgenv", "0003_people_reveal_two_factor"),
     ]
 
     operations = [
