@@ -53,8 +53,7 @@ def test_each_group_has_a_comment_naming_its_environment(demo):
     exported = run("export_config", "acme")
     assert (
         "# production-db: environment production — reaches only projects labelled production\n"
-        '      - name: "production-db"'
-        in exported
+        '      - name: "production-db"' in exported
     )
     assert "# shared-infrastructure: no environment — reaches projects of any label" in exported
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 
-from .models import (
+from ..models import (
     Membership,
     Organization,
     Project,
