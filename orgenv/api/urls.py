@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from .reveal import RevealView
 from .views import MemberEnvironmentView, MemberWhyView, RunnerEnvironmentView
 
 urlpatterns = [
@@ -12,6 +13,11 @@ urlpatterns = [
         "v1/projects/<slug:org>/<slug:project>/environment",
         MemberEnvironmentView.as_view(),
         name="api-member-environment",
+    ),
+    path(
+        "v1/projects/<slug:org>/<slug:project>/secrets/<str:name>/reveal",
+        RevealView.as_view(),
+        name="api-reveal",
     ),
     path(
         "v1/projects/<slug:org>/<slug:project>/why/<str:name>",
