@@ -10,6 +10,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
@@ -267,6 +268,14 @@ class _Validator:
             if not isinstance(source, str) or not source:
                 self.error(
                     line, where, f"expected an environment variable name, found {_kind(source)}."
+                )
+                return None
+            if source in settings.ORGENV_SERVER_ENV_NAMES:
+                self.error(
+                    line,
+                    where,
+                    f"{source} is a setting of the orgenv server itself (its secrets and "
+                    "the names in its .env); a file may not copy it into a variable.",
                 )
                 return None
             if source not in self.environ:
