@@ -49,7 +49,7 @@ class MembershipInline(OrgScopedInline):
 class OrganizationAdmin(OrgScopedAdmin):
     list_display = ("slug", "name")
     search_fields = ("slug", "name")
-    fields = ("slug", "name")
+    fields = ("slug", "name", "allow_loader_names")
     inlines = [MembershipInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

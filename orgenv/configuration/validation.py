@@ -19,6 +19,7 @@ from ..models import Membership, Organization, Project, Team, VariableGroup
 from ..validators import (
     environment_guard_errors,
     validate_environment_label,
+    validate_loader_name,
     validate_variable_name,
     validate_variable_value,
 )
@@ -61,6 +62,7 @@ class GroupSpec:
 class OrganizationSpec:
     slug: str
     name: str | None = None
+    allow_loader_names: bool | None = None  # None: keep the organization's setting
     members: list[tuple[str, str | None]] | None = None
     teams: list[TeamSpec] = field(default_factory=list)
     projects: list[ProjectSpec] = field(default_factory=list)
@@ -88,7 +90,7 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-ORGANIZATION_KEYS = ("slug", "name", "members", "teams", "projects", "groups")
+ORGANIZATION_KEYS = ("slug", "name", "allow_loader_names", "members", "teams", "projects", "groups")
 MEMBER_KEYS = ("user", "role")
 TEAM_KEYS = ("slug", "projects", "members")
 PROJECT_KEYS = ("slug", "name", "environment", "members", "variables")
@@ -216,7 +218,9 @@ class _Validator:
 
     # -- the format -----------------------------------------------------------------------
 
-    def variables(self, data: Mapping, path: str) -> list[tuple[VariableSpec, int]] | None:
+    def variables(
+        self, data: Mapping, path: str, *, allow_loader_names: bool
+    ) -> list[tuple[VariableSpec, int]] | None:
         items = self.items(data, "variables", path)
         if items is None:
             return None
@@ -224,7 +228,8 @@ class _Validator:
         for item, line, item_path in items:
             if not self.mapping(item, line, item_path, VARIABLE_KEYS, ("name",)):
                 continue
-            name = self.text(item, "name", item_path, validators=(validate_variable_name,))
+            rules = (validate_variable_name, _loader_rule(allow_loader_names))
+            name = self.text(item, "name", item_path, validators=rules)
             if name is not None:
                 if name in seen:
                     self.error(
@@ -294,6 +299,13 @@ class _Validator:
         return value
 
 
+def _loader_rule(allowed: bool) -> Any:
+    def rule(name: str) -> None:
+        validate_loader_name(name, allowed=allowed)
+
+    return rule
+
+
 def _twice(what: str, first_line: int) -> str:
     return f"{what} is listed twice (first on line {first_line})."
 
@@ -318,6 +330,7 @@ class _OrgState:
     projects: dict[str, str]  # slug → environment
     teams: set[str]
     groups: dict[str, tuple[str, set[str]]]  # name → (environment, selected project slugs)
+    allow_loader_names: bool = False
 
     @classmethod
     def load(cls, slug: str) -> _OrgState:
@@ -334,6 +347,7 @@ class _OrgState:
             dict(Project.objects.filter(organization=org).values_list("slug", "environment")),
             set(Team.objects.filter(organization=org).values_list("slug", flat=True)),
             groups,
+            org.allow_loader_names,
         )
 
 
@@ -398,9 +412,27 @@ class _OrganizationReader:
         self.v, self.item, self.path, self.slug, self.prune = v, item, path, slug, prune
         self.state = _OrgState.load(slug)
         self.spec = OrganizationSpec(slug, v.text(item, "name", path, max_length=200))
+        self.spec.allow_loader_names = self.flag("allow_loader_names")
+        self.allow_loader_names = (
+            self.state.allow_loader_names
+            if self.spec.allow_loader_names is None
+            else self.spec.allow_loader_names
+        )
         self.usernames: list[tuple[str, int, str]] = []
         self.environments = dict(self.state.projects)  # slug → environment after apply
         self.relabelled: dict[str, int] = {}  # project slug → line of its environment key
+
+    def flag(self, key: str) -> bool | None:
+        if key not in self.item:
+            return None
+        value = self.item[key]
+        if not isinstance(value, bool):
+            where = f"{self.path}.{key}"
+            self.v.error(
+                self.item.key_lines[key], where, f"expected true or false, found {_kind(value)}."
+            )
+            return None
+        return value
 
     def read(self) -> OrganizationSpec:
         self.members()
@@ -487,7 +519,7 @@ class _OrganizationReader:
             else:
                 self.environments.setdefault(slug, "")
             project.members = self.user_list(entry, path)
-            variables = v.variables(entry, path)
+            variables = v.variables(entry, path, allow_loader_names=self.allow_loader_names)
             project.variables = None if variables is None else [var for var, _ in variables]
             self.spec.projects.append(project)
 
@@ -552,7 +584,7 @@ class _OrganizationReader:
                 group.projects = list(listed)
             if "teams" in entry:
                 group.teams = list(self.references(entry, "teams", path, known_teams))
-            variables = v.variables(entry, path)
+            variables = v.variables(entry, path, allow_loader_names=self.allow_loader_names)
             group.variables = None if variables is None else [var for var, _ in variables]
             self.spec.groups.append(group)
             self.guard_listed_group(group, entry, path, listed)
