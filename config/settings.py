@@ -268,8 +268,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"forbidden_on_one_line": {"()": "orgenv.audit.forbidden.ForbiddenOnOneLine"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # A 403 is one line (who, what, path), not a traceback.
+        "django.request": {"filters": ["forbidden_on_one_line"]},
         # Axes logs every attempt at INFO; warnings are enough.
         "axes": {"level": "WARNING"},
     },
