@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -523,7 +524,9 @@ class _OrganizationReader:
             project.variables = None if variables is None else [var for var, _ in variables]
             self.spec.projects.append(project)
 
-    def references(self, entry: Mapping, key: str, path: str, known: set[str]) -> dict[str, int]:
+    def references(
+        self, entry: Mapping, key: str, path: str, known: AbstractSet[str]
+    ) -> dict[str, int]:
         """Slugs listed under `key` that exist (with their lines); the others are errors."""
         listed = self.v.names(entry, key, path, f"a {key.rstrip('s')} slug")
         if listed is None:
@@ -538,7 +541,7 @@ class _OrganizationReader:
             team = TeamSpec(slug, members=self.user_list(entry, path))
             if "projects" in entry:
                 team.projects = list(
-                    self.references(entry, "projects", path, set(self.environments))
+                    self.references(entry, "projects", path, self.environments.keys())
                 )
             self.spec.teams.append(team)
 
@@ -580,7 +583,7 @@ class _OrganizationReader:
                 group.fields["access"] = access
             listed: dict[str, int] = {}
             if "projects" in entry:
-                listed = self.references(entry, "projects", path, set(self.environments))
+                listed = self.references(entry, "projects", path, self.environments.keys())
                 group.projects = list(listed)
             if "teams" in entry:
                 group.teams = list(self.references(entry, "teams", path, known_teams))
@@ -617,7 +620,7 @@ class _OrganizationReader:
         for name, (environment, selected) in self.state.groups.items():
             if name in listed_groups:
                 continue
-            for slug in sorted(selected & set(self.relabelled)):
+            for slug in sorted(selected & self.relabelled.keys()):
                 pair = [(slug, self.environments[slug])]
                 for message in environment_guard_errors(name, environment, pair):
                     self.v.error(self.relabelled[slug], f"{self.path}.projects", message)
