@@ -16,12 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
-    """manage.py with config.settings (not the tests' settings) and only the given settings."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "DEBUG", "HTTPS", "TRUSTED_PROXIES"}
-    }
+    """manage.py with config.settings (not the tests' settings) and only the given settings:
+    nothing of the test process's environment (DJANGO_ALLOW_ASYNC_UNSAFE, set for the browser
+    tests, is itself a deployment error) but what finding programs needs."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         SECRET_KEY=secrets.token_urlsafe(50),
