@@ -18,7 +18,9 @@ from .crypto import DecryptsLoudly, EncryptedTextField
 from .validators import (
     NAME_MAX_LENGTH,
     environment_guard_errors,
+    is_loader_name,
     validate_environment_label,
+    validate_loader_name,
     validate_variable_name,
     validate_variable_value,
 )
@@ -62,6 +64,12 @@ def new_generation() -> int:
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    allow_loader_names = models.BooleanField(
+        "allow runner-loader names",
+        default=False,
+        help_text="Allow variables such as LD_PRELOAD, PYTHONPATH or NODE_OPTIONS, which change "
+        "how every program of every runner starts.",
+    )
     require_admin_two_factor = models.BooleanField(
         "require two-factor sign-in of admins",
         default=False,
@@ -69,7 +77,7 @@ class Organization(models.Model):
         "set one up before reaching the admin.",
     )
     # Replaced by database triggers in the transaction of every write that can change a
-    # resolution of one of its projects (migration 0004): read with the token, it keys the
+    # resolution of one of its projects (migration 0005): read with the token, it keys the
     # layers an app server keeps (orgenv.selectors.layers.cached_layers).
     generation = models.PositiveBigIntegerField(default=new_generation, editable=False)
     history = _history(excluded_fields=["generation"])
@@ -257,6 +265,19 @@ class _Definition(DecryptsLoudly, models.Model):
         super().clean_fields(exclude=exclude)
         if self.value is None:
             raise ValidationError({"value": "A value is required (it may be empty text)."})
+
+    def clean(self) -> None:
+        super().clean()
+        if is_loader_name(self.name or ""):  # only then is the organization worth a query
+            from .access import organization_of  # access imports the models
+
+            allowed = Organization.objects.filter(
+                pk=organization_of(self), allow_loader_names=True
+            ).exists()
+            try:
+                validate_loader_name(self.name, allowed=allowed)
+            except ValidationError as error:
+                raise ValidationError({"name": error.messages}) from None
 
 
 class Variable(_Definition):

@@ -218,7 +218,7 @@ def cached_layers(project: Project) -> ProjectLayers:
     """`load_layers(project)`, kept by this process under the organization's generation as
     read with the project (with the token, in the same query): any write that could change
     the result replaces the generation in its own transaction (database triggers, migration
-    0004, whatever wrote it), so the next request on any server misses and loads afresh.
+    0005, whatever wrote it), so the next request on any server misses and loads afresh.
     What is kept is ciphertext, as loaded; plaintext stays in crypto's cache."""
     key = (project.pk, project.organization.generation)
     with _cache_lock:

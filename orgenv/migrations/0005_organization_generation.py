@@ -134,7 +134,7 @@ def drop_triggers(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orgenv", "0003_people_reveal_two_factor"),
+        ("orgenv", "0004_organization_allow_loader_names"),
     ]
 
     operations = [
