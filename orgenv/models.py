@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -305,11 +305,24 @@ class AuditEventQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         raise ValidationError("Audit events are append-only: prune_audit removes old ones.")
 
-    def prune(self, older_than: object) -> int:
-        """Delete events older than `older_than` (a datetime); the one deliberate path."""
-        doomed = self.filter(at__lt=older_than)
-        deleted, _ = models.QuerySet.delete(doomed)
-        return deleted
+    def prune(self, older_than: object, *, batch_size: int = 2000) -> int:
+        """Delete events older than `older_than` (a datetime); the one deliberate path.
+
+        In batches of `batch_size` rows, each its own short transaction: one DELETE of a
+        day's events held SQLite's write lock for 27 s, and every resolution (which writes
+        its access event) waited for it or failed with "database is locked"."""
+        deleted = 0
+        while True:
+            batch = list(
+                self.filter(at__lt=older_than)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if not batch:
+                return deleted
+            with transaction.atomic(using=self.db):
+                count, _ = models.QuerySet.delete(self.model._base_manager.filter(id__in=batch))
+            deleted += count
 
 
 class AuditEvent(models.Model):

@@ -8,8 +8,9 @@ urlpatterns = [
     # The split view serves its init script from ?script: the CSP allows no inline script.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("v1/environment", RunnerEnvironmentView.as_view(), name="api-environment"),
+    # str, not slug: any other text must get the API's JSON 404, not Django's HTML one.
     path(
-        "v1/projects/<slug:org>/<slug:project>/environment",
+        "v1/projects/<str:org>/<str:project>/environment",
         MemberEnvironmentView.as_view(),
         name="api-member-environment",
     ),
