@@ -12,7 +12,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from .actors import history_user
-from .crypto import DecryptsLoudly, EncryptedTextField
+from .crypto import DecryptsLoudly, EncryptedTextField, Undecryptable
 from .validators import (
     NAME_MAX_LENGTH,
     environment_guard_errors,
@@ -197,6 +197,10 @@ class _Definition(DecryptsLoudly, models.Model):
         ordering = ["name"]
 
     def clean_fields(self, exclude: object = None) -> None:
+        if isinstance(self.value, Undecryptable):
+            # Kept as stored (its text is unknown, so there is nothing to validate): the
+            # name or the flag of such a row can still change.
+            exclude = {*(exclude or ()), "value"}
         super().clean_fields(exclude=exclude)
         if self.value is None:
             raise ValidationError({"value": "A value is required (it may be empty text)."})
@@ -386,3 +390,21 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValidationError("Audit events are append-only: prune_audit removes old ones.")
+
+
+class AppServer(models.Model):
+    """An app server process that answered recently, and which keys its key ring holds (as
+    fingerprints, never keys): rotate_keys refuses to re-encrypt while one that answered
+    recently could not decrypt the result (orgenv.rotation)."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="host:pid, or SERVER_NAME")
+    key_fingerprints = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "app server"
+
+    def __str__(self) -> str:
+        return self.name
