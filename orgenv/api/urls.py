@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from .reveal import RevealView
 from .views import MemberEnvironmentView, RunnerEnvironmentView
 
 urlpatterns = [
@@ -8,10 +9,14 @@ urlpatterns = [
     # The split view serves its init script from ?script: the CSP allows no inline script.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("v1/environment", RunnerEnvironmentView.as_view(), name="api-environment"),
-    # str, not slug: any other text must get the API's JSON 404, not Django's HTML one.
     path(
-        "v1/projects/<str:org>/<str:project>/environment",
+        "v1/projects/<slug:org>/<slug:project>/environment",
         MemberEnvironmentView.as_view(),
         name="api-member-environment",
+    ),
+    path(
+        "v1/projects/<slug:org>/<slug:project>/secrets/<str:name>/reveal",
+        RevealView.as_view(),
+        name="api-reveal",
     ),
 ]

@@ -17,7 +17,8 @@ import hashlib
 import logging
 
 from django.db import DatabaseError
-from django.http import Http404, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -188,8 +189,9 @@ class RunnerEnvironmentView(OrgenvAPIView):
 
 
 class MemberEnvironmentView(OrgenvAPIView):
-    """The environment of one project for a signed-in member; secret values are null unless
-    the caller administers the organization."""
+    """The environment of one project for a signed-in user; every secret value is null, for
+    every user, admins and superusers included: secrets leave a session only one at a time,
+    through the audited reveal (orgenv.api.reveal)."""
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
@@ -211,15 +213,15 @@ class MemberEnvironmentView(OrgenvAPIView):
         found = project_access(request.user, organization=org, project=project)
         if found is None:
             raise Http404("No such project among yours.")
-        project, show_secrets = found.project, found.administers
+        project = found.project
         try:
             delivery = resolution_deliver(
                 layers=load_layers(project),
-                secrets=show_secrets,
+                secrets=False,  # never in bulk through a session: see orgenv.api.reveal
                 actor=request.user.get_username(),
                 user=request.user,
                 request=request,
-                detail={"secrets_shown": show_secrets},
+                detail={},
             )
         except (DatabaseError, DecryptionError) as exc:
             if is_unreachable(exc):
@@ -227,3 +229,13 @@ class MemberEnvironmentView(OrgenvAPIView):
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
         return answer(delivery)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: under /api/ a URL that matches no route (a project slug that is no slug)
+    gets the API's JSON 404, as documented, not the HTML page."""
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": "Not found."}, status=404)
+        response["Cache-Control"] = "no-store"
+        return response
+    return page_not_found(request, exception)
