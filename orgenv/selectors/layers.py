@@ -197,6 +197,16 @@ def reveal(item: Resolved | Definition, *, cache: bool = True) -> str:
     return crypto.decrypt(item.value, table=_TABLES[kind], row=row, cache=cache)
 
 
+def reveal_for_display(item: Resolved | Definition) -> str:
+    """reveal() for pages: a value no key decrypts shows as crypto.UNDECRYPTABLE with its
+    table and id, instead of failing the whole page."""
+    try:
+        return reveal(item)
+    except crypto.DecryptionError:
+        kind, row = item.ref
+        return crypto.Undecryptable(_TABLES[kind], "value", row=row).describe()
+
+
 def plaintext(layers: ProjectLayers) -> dict[str, str]:
     """The plaintext of every winning value, by name: what a runner receives."""
     return {name: reveal(resolved) for name, resolved in layers.resolution.variables.items()}
@@ -218,7 +228,7 @@ def cached_layers(project: Project) -> ProjectLayers:
     """`load_layers(project)`, kept by this process under the organization's generation as
     read with the project (with the token, in the same query): any write that could change
     the result replaces the generation in its own transaction (database triggers, migration
-    0005, whatever wrote it), so the next request on any server misses and loads afresh.
+    0006, whatever wrote it), so the next request on any server misses and loads afresh.
     What is kept is ciphertext, as loaded; plaintext stays in crypto's cache."""
     key = (project.pk, project.organization.generation)
     with _cache_lock:

@@ -1,4 +1,4 @@
-"""The organization's generation (database triggers, migration 0005): every write that can
+"""The organization's generation (database triggers, migration 0006): every write that can
 change a resolution replaces it, whatever wrote it, and app servers key the layers they keep
 by it (orgenv.selectors.layers.cached_layers)."""
 

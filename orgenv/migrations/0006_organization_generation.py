@@ -134,7 +134,7 @@ def drop_triggers(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orgenv", "0004_organization_allow_loader_names"),
+        ("orgenv", "0005_app_server"),
     ]
 
     operations = [
