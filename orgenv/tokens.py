@@ -18,6 +18,7 @@ import secrets
 import string
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -66,13 +67,19 @@ def token_issue(
     name: str,
     days: int | None = None,
     expires_at: datetime | None = None,
+    never_expires: bool = False,
     created_by: object = None,
 ) -> tuple[ProjectToken, str]:
     """Create a token for `project`; return the row and the full token, which is shown once
-    and never stored. `days` (from now) and `expires_at` are alternatives; neither means the
-    token does not expire."""
-    if days is not None and expires_at is not None:
-        raise ValidationError({"expires_at": "Give either days or expires_at, not both."})
+    and never stored. `days` (from now), `expires_at` and `never_expires` are alternatives;
+    none of them means settings.TOKEN_DEFAULT_DAYS: a token that never expires is chosen
+    explicitly."""
+    if sum((days is not None, expires_at is not None, never_expires)) > 1:
+        raise ValidationError(
+            {"expires_at": "Give one of days, an expiry date or never-expires, not several."}
+        )
+    if days is None and expires_at is None and not never_expires:
+        days = settings.TOKEN_DEFAULT_DAYS
     if days is not None:
         if days < 1:
             raise ValidationError({"days": f"days must be a positive number, not {days}."})

@@ -23,6 +23,7 @@ class VariableInline(OrgScopedInline):
 @admin.register(VariableGroup)
 class VariableGroupAdmin(OrgScopedAdmin):
     form = GroupForm
+    workspace_tab = "variables"
     list_display = ("name", "organization", "environment", "priority", "access", "updated_at")
     list_filter = (OrganizationFilter, "access", "environment")
     list_select_related = ("organization",)
@@ -60,6 +61,7 @@ class VariableAdmin(OrgScopedAdmin):
     """Every variable of every group, for finding a name; values stay on the change page."""
 
     form = DefinitionForm
+    workspace_tab = "variables"
     list_display = ("name", "group", "is_secret", "updated_at")
     list_filter = (OrganizationFilter, "is_secret")
     list_select_related = ("group",)

@@ -47,6 +47,7 @@ class MembershipInline(OrgScopedInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(OrgScopedAdmin):
+    workspace_tab = "people"  # its page lists the memberships
     list_display = ("slug", "name")
     search_fields = ("slug", "name")
     fields = ("slug", "name")

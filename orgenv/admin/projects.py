@@ -22,6 +22,7 @@ class ProjectVariableInline(OrgScopedInline):
 
 @admin.register(Project)
 class ProjectAdmin(OrgScopedAdmin):
+    workspace_tab = "projects"
     list_display = ("slug", "name", "organization", "environment")
     list_filter = (OrganizationFilter, "environment")
     list_select_related = ("organization",)
@@ -58,6 +59,7 @@ class ProjectVariableAdmin(OrgScopedAdmin):
     """Every project variable, for finding a name; values stay on the change page."""
 
     form = DefinitionForm
+    workspace_tab = "projects"
     list_display = ("name", "project", "is_secret", "updated_at")
     list_filter = (OrganizationFilter, "is_secret")
     list_select_related = ("project__organization",)
@@ -67,6 +69,7 @@ class ProjectVariableAdmin(OrgScopedAdmin):
 
 @admin.register(Team)
 class TeamAdmin(OrgScopedAdmin):
+    workspace_tab = "projects"
     list_display = ("slug", "organization")
     list_select_related = ("organization",)
     search_fields = ("slug",)

@@ -74,6 +74,9 @@ def test_a_staff_user_without_an_admin_membership_sees_nothing(client, world):
 
 
 def test_the_index_shows_an_org_admin_only_what_they_manage(client, world):
+    # An admin of one organization lands in its workspace (tests/admin/test_workspace.py);
+    # an admin of several gets the index, which lists only what they manage.
+    Membership.objects.create(user=world.alice, organization=world.globex, role="admin")
     client.force_login(world.alice)
     html = client.get("/admin/").content.decode()
     assert 'href="/admin/orgenv/variablegroup/"' in html
@@ -236,6 +239,8 @@ def test_a_tampered_post_adding_an_outsider_to_a_project_is_refused(client, worl
 
 
 def test_the_manage_link_to_the_index_carries_the_organization_to_every_changelist(client, world):
+    # An admin of several organizations gets the index (one of one lands in the workspace).
+    Membership.objects.create(user=world.alice, organization=world.globex, role="admin")
     client.force_login(world.alice)
     html = client.get("/admin/?organization=acme").content.decode()
     assert 'href="/admin/orgenv/variablegroup/?organization__slug__exact=acme"' in html

@@ -112,7 +112,7 @@ def test_a_bad_time_filter_is_a_clear_message(client, world):
     response = client.get("/orgs/acme/audit/?since=yesterday")
     assert response.status_code == 400
     page = response.content.decode()
-    assert "From: &#x27;yesterday&#x27; is not an ISO 8601 date or time" in page
+    assert "From (UTC): &#x27;yesterday&#x27; is not an ISO 8601 date or time" in page
     assert client.get("/orgs/acme/audit.csv?until=soon").status_code == 400
 
 
