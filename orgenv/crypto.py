@@ -31,11 +31,15 @@ class DecryptionError(Exception):
 
 
 class Ciphertext(str):
-    """A Fernet token that is already encrypted: the field stores it as it is.
+    """A Fernet token, never plaintext: the field stores it as it is, and only decrypt()
+    turns it into text. Rotation and copies between tables move tokens without decrypting
+    them; a resolution holds its values as Ciphertext, so nothing can print one by mistake
+    as if it were the value."""
 
-    Used by rotate_keys and by copies between tables, which move tokens without
-    decrypting them.
-    """
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Ciphertext(…)"
 
 
 class Undecryptable:

@@ -41,8 +41,8 @@ class TokenRejected(Exception):
 
     MALFORMED = "malformed"
     UNKNOWN = "unknown"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
+    EXPIRED = ProjectToken.Status.EXPIRED.value
+    REVOKED = ProjectToken.Status.REVOKED.value
     REASONS = (MALFORMED, UNKNOWN, EXPIRED, REVOKED)
 
     def __init__(self, reason: str, *, prefix: str = "", token: ProjectToken | None = None) -> None:
@@ -60,6 +60,33 @@ def _new_lookup() -> str:
     return "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(LOOKUP_LENGTH))
 
 
+def expiry(
+    *, days: int | None, expires_at: datetime | None, never_expires: bool = False
+) -> datetime | None:
+    """When a new token expires: `days` from now, at `expires_at`, or never — alternatives;
+    none of them means settings.TOKEN_DEFAULT_DAYS from now, so a token that never expires
+    is always chosen explicitly. The one place the rule is checked: the admin form and the
+    command call it."""
+    if sum((days is not None, expires_at is not None, never_expires)) > 1:
+        raise ValidationError(
+            {
+                "days": "Give either a number of days or an expiry date (or tick Never "
+                "expires), not several: clear the others."
+            }
+        )
+    if never_expires:
+        return None
+    if days is None and expires_at is None:
+        days = settings.TOKEN_DEFAULT_DAYS
+    if days is not None:
+        if days < 1:
+            raise ValidationError({"days": f"days must be a positive number, not {days}."})
+        return timezone.now() + timedelta(days=days)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry date must be in the future."})
+    return expires_at
+
+
 @transaction.atomic
 def token_issue(
     *,
@@ -72,20 +99,8 @@ def token_issue(
 ) -> tuple[ProjectToken, str]:
     """Create a token for `project`; return the row and the full token, which is shown once
     and never stored. `days` (from now), `expires_at` and `never_expires` are alternatives;
-    none of them means settings.TOKEN_DEFAULT_DAYS: a token that never expires is chosen
-    explicitly."""
-    if sum((days is not None, expires_at is not None, never_expires)) > 1:
-        raise ValidationError(
-            {"expires_at": "Give one of days, an expiry date or never-expires, not several."}
-        )
-    if days is None and expires_at is None and not never_expires:
-        days = settings.TOKEN_DEFAULT_DAYS
-    if days is not None:
-        if days < 1:
-            raise ValidationError({"days": f"days must be a positive number, not {days}."})
-        expires_at = timezone.now() + timedelta(days=days)
-    elif expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    none of them means settings.TOKEN_DEFAULT_DAYS (see expiry)."""
+    expires_at = expiry(days=days, expires_at=expires_at, never_expires=never_expires)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "A token needs a name, such as the runner that uses it."})
@@ -115,11 +130,7 @@ def token_issue(
         ) from None
     audit.record(
         AuditEvent.Kind.TOKEN_ISSUED,
-        project=project,
-        organization=project.organization,
         token=token,
-        token_prefix=token.prefix,
-        token_name=token.name,
         detail={"expires_at": expires_at.isoformat() if expires_at else None},
     )
     return token, f"{token.prefix}.{secret}"
@@ -134,11 +145,7 @@ def token_revoke(*, token: ProjectToken) -> ProjectToken:
         token.save(update_fields=["revoked_at"])
         audit.record(
             AuditEvent.Kind.TOKEN_REVOKED,
-            project=token.project,
-            organization=token.project.organization,
             token=token,
-            token_prefix=token.prefix,
-            token_name=token.name,
         )
     return token
 
@@ -167,11 +174,9 @@ def token_authenticate(raw: str) -> ProjectToken:
     expected = token.digest if token is not None else "0" * 64
     if not hmac.compare_digest(expected, digest(secret)) or token is None:
         raise TokenRejected(TokenRejected.UNKNOWN, prefix=prefix)
+    if token.status != ProjectToken.Status.ACTIVE:
+        raise TokenRejected(str(token.status), prefix=prefix, token=token)
     now = timezone.now()
-    if token.revoked_at is not None:
-        raise TokenRejected(TokenRejected.REVOKED, prefix=prefix, token=token)
-    if token.expires_at is not None and token.expires_at <= now:
-        raise TokenRejected(TokenRejected.EXPIRED, prefix=prefix, token=token)
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         # A queryset update: no history row, no signal, no full save.
         ProjectToken.objects.filter(pk=token.pk).update(last_used_at=now)

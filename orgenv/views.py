@@ -6,7 +6,7 @@ other project, of any organization, existing or not, answers 404: a page never c
 a project the reader may not see exists.
 
 Secret values never reach these pages, not even for organization admins: the pages are for
-reading, the admin is for changing. Values are resolved with decrypt=False and only public
+reading, the admin is for changing. Resolutions hold ciphertext; only public
 values are decrypted, one by one, with selectors.reveal.
 """
 
@@ -18,12 +18,12 @@ from itertools import groupby
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LogoutView
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
+from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
 from . import access
 from .models import Organization, Project
@@ -75,7 +75,7 @@ def home(request: HttpRequest) -> HttpResponse:
         summaries = []
         for project in items:
             # Two queries per project, nothing decrypted: only names and flags are counted.
-            resolution = resolve_project(project, decrypt=False).resolution
+            resolution = load_layers(project).resolution
             summaries.append(
                 ProjectSummary(
                     project,
@@ -92,10 +92,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def environment(request: HttpRequest, org: str, project: str) -> HttpResponse:
-    readable = access.projects_for(request.user).select_related("organization")
-    project_obj = get_object_or_404(readable, organization__slug=org, slug=project)
-    layers = resolve_project(project_obj, decrypt=False)
-    is_admin = access.is_org_admin(request.user, project_obj.organization_id)
+    found = access.project_access(request.user, organization=org, project=project)
+    if found is None:
+        raise Http404("No such project among yours.")
+    project_obj, is_admin = found.project, found.administers
+    layers = load_layers(project_obj)
     context = {
         "project": project_obj,
         "is_admin": is_admin,

@@ -25,10 +25,6 @@
     });
   });
 
-  document.querySelectorAll("[data-select-on-focus]").forEach(function (field) {
-    field.addEventListener("focus", function () { field.select(); });
-  });
-
   // Project pickers: a labelled group reaches only projects with its label. The server
   // disables, with the reason, the projects the saved label refuses; this follows the
   // label as it is typed (the server checks again on save).

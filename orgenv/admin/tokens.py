@@ -12,7 +12,6 @@ its public part (orgenv.selectors.workspace.token_search_prefix).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -20,15 +19,15 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.db.models import Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 
 from orgenv.models import ProjectToken
 from orgenv.selectors.workspace import token_search_prefix
-from orgenv.tokens import token_issue, token_revoke
+from orgenv.tokens import expiry, token_issue, token_revoke
 
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedForm
 
@@ -63,20 +62,15 @@ class TokenIssueForm(OrgScopedForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        expires_at: datetime | None = cleaned.get("expires_at")
-        chosen = [
-            cleaned.get("days") is not None,
-            expires_at is not None,
-            bool(cleaned.get("never_expires")),
-        ]
-        if sum(chosen) > 1:
-            self.add_error(
-                "days",
-                "Give either a number of days or an expiry date (or tick Never expires), "
-                "not several: clear the others.",
+        try:
+            expiry(
+                days=cleaned.get("days"),
+                expires_at=cleaned.get("expires_at"),
+                never_expires=bool(cleaned.get("never_expires")),
             )
-        elif expires_at is not None and expires_at <= timezone.now():
-            self.add_error("expires_at", "The expiry date must be in the future.")
+        except ValidationError as error:
+            for field, messages_ in error.message_dict.items():
+                self.add_error(field, messages_)
         return cleaned
 
 
@@ -93,29 +87,17 @@ def without_token_secret(request: HttpRequest) -> str | None:
     return f"{request.path}?{query.urlencode()}"
 
 
-def token_status(token: ProjectToken) -> str:
-    if token.revoked_at is not None:
-        return "revoked"
-    if token.expires_at is not None and token.expires_at <= timezone.now():
-        return "expired"
-    return "active"
-
-
 class TokenStatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+        return ProjectToken.Status.choices
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        now = timezone.now()
-        live = queryset.filter(revoked_at__isnull=True)
-        return {
-            "active": live.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
-            "expired": live.filter(expires_at__lte=now),
-            "revoked": queryset.filter(revoked_at__isnull=False),
-        }.get(self.value(), queryset)
+        if self.value() not in ProjectToken.Status.values:
+            return queryset
+        return queryset.with_status(self.value())
 
 
 @admin.register(ProjectToken)
@@ -188,7 +170,7 @@ class ProjectTokenAdmin(OrgScopedAdmin):
             ),
             "title": "Revoke token" if len(tokens) == 1 else f"Revoke {len(tokens)} tokens",
             "opts": self.model._meta,
-            "tokens": [(t, token_status(t)) for t in tokens],
+            "tokens": [(t, t.status) for t in tokens],
             "live": [t for t in tokens if t.revoked_at is None],
             "back": back,
             "action": action,
@@ -254,10 +236,6 @@ class ProjectTokenAdmin(OrgScopedAdmin):
         response = TemplateResponse(request, "admin/orgenv/projecttoken/issued.html", context)
         response["Cache-Control"] = "no-store"
         return response
-
-    @admin.display(description="status")
-    def status(self, token: ProjectToken) -> str:
-        return token_status(token)
 
     @admin.action(description="Revoke the selected tokens…")
     def revoke(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:

@@ -1,8 +1,8 @@
 """The two environment endpoints: the runner's (project token) and the members' (session).
 
-Both resolve through orgenv.selectors.layers.load_layers (two queries, values still encrypted),
-decrypt the winners, then write one RESOLUTION audit event, and only once it is committed
-build the answer: if the event cannot be written, the caller gets a 500 without secrets.
+Both load the layers (orgenv.selectors.layers, two queries, values still encrypted) and
+deliver them through orgenv.audit.resolutions: if the access event cannot be written, the
+caller gets a 500 without secrets.
 
 The reads are deliberately outside that transaction. On SQLite a transaction that reads and
 then writes must hold the write lock from its start (or risk SQLITE_BUSY on the upgrade), so
@@ -16,9 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from django.db import DatabaseError, transaction
-from django.http import HttpResponseNotModified
-from django.shortcuts import get_object_or_404
+from django.db import DatabaseError
+from django.http import Http404, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -29,13 +28,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orgenv.audit import events as audit
-from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.audit.resolutions import Delivery, resolution_deliver, resolution_record
+from orgenv.selectors.layers import ProjectLayers, load_layers
 
-from ..access import may_see_secrets, projects_for
+from ..access import project_access
 from ..crypto import DecryptionError
-from ..formats import FORMATS, environment_payload
-from ..models import AuditEvent, ProjectToken
+from ..formats import FORMATS
+from ..models import ProjectToken
 from .authentication import HasProjectToken, ProjectTokenAuthentication
 from .renderers import RUNNER_RENDERERS, FormatParameter
 from .serializers import DetailSerializer, EnvironmentSerializer
@@ -89,45 +88,11 @@ def etag_matches(request: Request, etag: str) -> bool:
     return False
 
 
-def record_resolution(
-    request: Request,
-    layers: ProjectLayers,
-    *,
-    actor: str,
-    token: ProjectToken | None = None,
-    **detail: object,
-) -> AuditEvent:
-    """The access event of one resolution: names and sources, never a value."""
-    project = layers.project
-    with transaction.atomic():  # committed, or rolled back alone, before any answer
-        return audit.record(
-            AuditEvent.Kind.RESOLUTION,
-            actor=actor,
-            user=request.user if request.user and request.user.is_authenticated else None,
-            token=token,
-            token_prefix=token.prefix if token else "",
-            token_name=token.name if token else "",
-            project=project,
-            organization=project.organization,
-            variables=layers.resolution.sources,
-            request=request,  # address and user agent
-            detail=detail,
-        )
-
-
-def answer(
-    layers: ProjectLayers, values: dict[str, str | None], event: AuditEvent, **headers: str
-) -> Response:
-    """The environment as the API shapes it, traced to its access event."""
-    project = layers.project
-    payload = environment_payload(
-        organization=project.organization.slug,
-        project=project.slug,
-        resolution=layers.resolution,
-        values=values,
-    )
-    payload["resolution_id"] = event.pk
-    return Response(payload, headers={**headers, RESOLUTION_HEADER: str(event.pk)})
+def answer(delivery: Delivery, **headers: str) -> Response:
+    """The payload, traced to its access event in the body and a header."""
+    event_id = str(delivery.event.pk)
+    body = {**delivery.payload, "resolution_id": delivery.event.pk}
+    return Response(body, headers={**headers, RESOLUTION_HEADER: event_id})
 
 
 FORMAT_PARAMETER = OpenApiParameter(
@@ -188,19 +153,29 @@ class RunnerEnvironmentView(OrgenvAPIView):
             etag = environment_etag(layers, fmt)
             if etag_matches(request, etag):
                 # Every fetch is traced, an unchanged one too; it costs no decryption.
-                event = record_resolution(
-                    request, layers, actor=actor, token=token, format=fmt, not_modified=True
+                event = resolution_record(
+                    layers=layers,
+                    actor=actor,
+                    token=token,
+                    request=request,
+                    detail={"format": fmt, "not_modified": True},
                 )
                 response = HttpResponseNotModified()
                 response["ETag"] = etag
                 response[RESOLUTION_HEADER] = str(event.pk)
                 return response
-            values = {n: reveal(r) for n, r in layers.resolution.variables.items()}
-            event = record_resolution(request, layers, actor=actor, token=token, format=fmt)
+            delivery = resolution_deliver(
+                layers=layers,
+                secrets=True,
+                actor=actor,
+                token=token,
+                request=request,
+                detail={"format": fmt},
+            )
         except (DatabaseError, DecryptionError):
             logger.exception("Resolution of %s for token %s failed", project, token.prefix)
             raise ResolutionFailed() from None
-        return answer(layers, values, event, ETag=etag)
+        return answer(delivery, ETag=etag)
 
 
 class MemberEnvironmentView(OrgenvAPIView):
@@ -223,22 +198,20 @@ class MemberEnvironmentView(OrgenvAPIView):
         },
     )
     def get(self, request: Request, org: str, project: str) -> Response:
-        project = get_object_or_404(
-            projects_for(request.user).select_related("organization"),
-            organization__slug=org,
-            slug=project,
-        )
-        show_secrets = may_see_secrets(request.user, project)
+        found = project_access(request.user, organization=org, project=project)
+        if found is None:
+            raise Http404("No such project among yours.")
+        project, show_secrets = found.project, found.administers
         try:
-            layers = load_layers(project)
-            values = {
-                name: reveal(r) if show_secrets or not r.is_secret else None
-                for name, r in layers.resolution.variables.items()
-            }
-            event = record_resolution(
-                request, layers, actor=request.user.get_username(), secrets_shown=show_secrets
+            delivery = resolution_deliver(
+                layers=load_layers(project),
+                secrets=show_secrets,
+                actor=request.user.get_username(),
+                user=request.user,
+                request=request,
+                detail={"secrets_shown": show_secrets},
             )
         except (DatabaseError, DecryptionError):
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
-        return answer(layers, values, event)
+        return answer(delivery)

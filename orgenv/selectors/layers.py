@@ -1,8 +1,9 @@
-"""Reads: the layers of a project, fetched in a constant number of queries, and resolved.
+"""Reads: the layers of a project, fetched in two queries and resolved.
 
-The loader fetches rows as tuples with the raw ciphertext (no model instances, no
-decryption); `resolve_project` decrypts only the values that win, or none at all when the
-caller needs only names and sources (the ETag, the member pages' secret rows).
+The loader fetches rows as tuples (no model instances, no decryption): every value in a
+resolution is a crypto.Ciphertext. Plaintext is a different type, a plain str, and only
+`reveal` (one value) and `plaintext` (every winner) make it, so a caller decrypts exactly
+what it shows and nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.db.models import (
 )
 
 from orgenv import crypto
+from orgenv.crypto import Ciphertext
 from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
 from orgenv.resolution import (
     Definition,
@@ -49,7 +51,7 @@ class GroupReach:
 class ProjectLayers:
     project: Project
     groups: list[GroupReach]  # every group of the organization, reaching or not
-    resolution: Resolution  # values are still ciphertext
+    resolution: Resolution  # every value a crypto.Ciphertext
     fingerprint: str  # changes whenever anything that affects the result changes
 
     @property
@@ -150,13 +152,16 @@ def load_layers(project: Project) -> ProjectLayers:
     sources = {gid: group_source(group.name) for gid, group in by_id.items()}
     parts = []
     for gid, did, name, is_secret, token in rows:
+        sealed = Ciphertext(token)
         if gid is None:
-            project_defs.append(Definition(name, token, bool(is_secret), "project", ref=("p", did)))
+            project_defs.append(
+                Definition(name, sealed, bool(is_secret), "project", ref=("p", did))
+            )
             parts.append(f"|p{did}:{name}:{is_secret:d}:{token}")
         else:
             definitions[gid].append(
                 Definition(
-                    name, token, bool(is_secret), sources[gid], by_id[gid].priority, ("v", did)
+                    name, sealed, bool(is_secret), sources[gid], by_id[gid].priority, ("v", did)
                 )
             )
             parts.append(f"|v{did}:{name}:{is_secret:d}:{token}")
@@ -181,11 +186,6 @@ def reveal(item: Resolved | Definition) -> str:
     return crypto.decrypt(item.value, table=_TABLES[kind], row=row)
 
 
-def resolve_project(project: Project, *, decrypt: bool = True) -> ProjectLayers:
-    """The effective environment of a project. With decrypt=True, winning values are
-    plaintext; shadowed definitions stay encrypted (reveal() them when needed)."""
-    layers = load_layers(project)
-    if decrypt:
-        for resolved in layers.resolution.variables.values():
-            resolved.value = reveal(resolved)
-    return layers
+def plaintext(layers: ProjectLayers) -> dict[str, str]:
+    """The plaintext of every winning value, by name: what a runner receives."""
+    return {name: reveal(resolved) for name, resolved in layers.resolution.variables.items()}

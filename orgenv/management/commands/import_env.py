@@ -12,8 +12,7 @@ from orgenv.configuration import dotenv
 from ... import services
 from ...models import AuditEvent, VariableGroup
 from ...validators import validate_variable_name, validate_variable_value
-from ..base import OrgenvCommand
-from .apply_config import check_actor_administers
+from ..base import OrgenvCommand, check_actor_administers
 
 
 class Command(OrgenvCommand):
@@ -73,8 +72,7 @@ class Command(OrgenvCommand):
             if changed:
                 audit.record(
                     AuditEvent.Kind.VARIABLES_IMPORTED,
-                    organization=group.organization,
-                    group_name=group.name,
+                    group=group,
                     detail={
                         "file": file.rsplit("/", 1)[-1],
                         "created": sorted(outcomes.get(services.CREATED, [])),
