@@ -67,14 +67,13 @@ def expiry(
     none of them means settings.TOKEN_DEFAULT_DAYS from now, so a token that never expires
     is always chosen explicitly. The one place the rule is checked: the admin form and the
     command call it."""
-    if sum((days is not None, expires_at is not None, never_expires)) > 1:
-        raise ValidationError(
-            {
-                "days": "Give either a number of days or an expiry date (or tick Never "
-                "expires), not several: clear the others."
-            }
-        )
+    if days is not None and expires_at is not None:
+        raise ValidationError({"days": "Give either a number of days or an expiry date, not both."})
     if never_expires:
+        if days is not None or expires_at is not None:
+            raise ValidationError(
+                {"days": "A token that never expires has no number of days or expiry date."}
+            )
         return None
     if days is None and expires_at is None:
         days = settings.TOKEN_DEFAULT_DAYS

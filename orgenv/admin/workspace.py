@@ -31,7 +31,7 @@ from orgenv.models import (
 )
 from orgenv.selectors import workspace as selectors
 
-from .tokens import token_status, without_token_secret
+from .tokens import without_token_secret
 
 TABS = (
     ("variables", "Environment Variables"),
@@ -164,10 +164,7 @@ def tokens(request: HttpRequest, org_slug: str) -> HttpResponse:
     if cleaned is not None:
         return redirect(cleaned)
     search = request.GET.get("q", "").strip()
-    rows = [
-        (token, token_status(token))
-        for token in selectors.organization_tokens(organization, search)
-    ]
+    rows = [(token, token.status) for token in selectors.organization_tokens(organization, search)]
     context = workspace_context(request, organization, "tokens", "Tokens")
     context.update(rows=rows, search=search, searched=bool(search))
     return _render(request, "tokens.html", context)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.utils import timezone
 
 from orgenv.audit.censor import MASK
 from orgenv.models import (
@@ -23,7 +22,7 @@ from orgenv.models import (
     VariableGroup,
 )
 from orgenv.resolution import REACH_ALL, REACH_SELECTED
-from orgenv.selectors.layers import resolve_project, reveal
+from orgenv.selectors.layers import load_layers, reveal
 from orgenv.selectors.reach import grant_matrix
 from orgenv.tokens import PREFIX, TOKEN_RE
 
@@ -139,10 +138,7 @@ def project_summaries(org: Organization) -> list[ProjectSummary]:
     """Every project with how many groups reach it, its own variables and its live tokens.
     Seven queries: the grant matrix (six) and the projects with their counts."""
     matrix = grant_matrix(org)
-    now = timezone.now()
-    live = Q(tokens__revoked_at__isnull=True) & (
-        Q(tokens__expires_at__isnull=True) | Q(tokens__expires_at__gt=now)
-    )
+    live = Q(tokens__in=ProjectToken.objects.active())  # the one rule of a token's status
     counts = {
         p.pk: p
         for p in Project.objects.filter(organization=org).annotate(
@@ -232,7 +228,7 @@ def compare_projects(org: Organization, environment: str | None = None) -> Compa
     all_projects = list(Project.objects.filter(organization=org).order_by("environment", "slug"))
     environments = sorted({p.environment for p in all_projects})
     projects = [p for p in all_projects if environment is None or p.environment == environment]
-    resolved = [resolve_project(p, decrypt=False).resolution.variables for p in projects]
+    resolved = [load_layers(p).resolution.variables for p in projects]
     names = sorted({name for variables in resolved for name in variables})
     rows = []
     for name in names:
