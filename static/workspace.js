@@ -44,9 +44,8 @@
         box.closest("li").classList.toggle("guard-refused", refused);
         if (reason) {
           reason.textContent = refused
-            ? (side === "group"
-              ? "labelled " + (other || "(no environment)") + ", this group is " + label
-              : "group labelled " + other + ", this project is " + (label || "(no environment)"))
+            ? "labelled " + (other || "(no environment)") + ", this " + side + " is " +
+              (label || "(no environment)")
             : "";
         }
       });

@@ -225,6 +225,12 @@ class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
             frame["object_actions"] = self.object_actions(request, obj)
         return frame
 
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**self.workspace_frame(request, object_id), **(extra_context or {})}
+        return super().history_view(request, object_id, extra_context)
+
     def object_actions(self, request: HttpRequest, obj: Model) -> list[tuple[str, str, str]]:
         """Extra buttons of an object's page: (label, url, css class)."""
         return []
@@ -284,7 +290,14 @@ class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
         # Choices are scoped while the form class is built (formfield_for_*), which does
         # not receive the object: hand it over on the request.
         setattr(request, _FORM_OBJECT, obj)
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        organization = form.base_fields.get("organization")
+        if organization is not None:
+            # No "edit / view the organization" icons beside the choice: an object's page
+            # is not where an organization is changed. (A fresh class per request.)
+            for attr in ("can_add_related", "can_change_related", "can_view_related"):
+                setattr(organization.widget, attr, False)
+        return form
 
     def changeform_view(
         self,
@@ -310,6 +323,9 @@ class OrgScopedInline(ScopedChoicesMixin, admin.TabularInline):
     """Inlines follow their parent: whoever manages the parent manages its rows."""
 
     extra = 0
+
+    def get_extra(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0  # a new group or project starts with one empty row
 
     def get_formset(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> Any:
         setattr(request, _FORM_OBJECT, obj)

@@ -92,7 +92,7 @@ def test_add_page_choices_list_only_the_users_own_organization(client, world):
     html = client.get(f"{GROUPS}add/").content.decode()
     assert f'value="{world.web.pk}"' in html
     assert f'value="{world.globex_app.pk}"' not in html
-    assert ">acme/ml<" in html
+    assert ">team ml<" in html
     assert "globex-team" not in html
     assert ">globex<" not in html  # organization choices
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from orgenv.models import Project, VariableGroup
+from orgenv.models import Project, Variable, VariableGroup
+from orgenv.selectors.layers import load_layers, plaintext
+from orgenv.tokens import token_issue
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -120,3 +122,148 @@ def test_the_demo_is_untouched_by_a_second_load(demo) -> None:
     call_command("demo", stdout=output)
     assert "nothing was changed" in output.getvalue()
     assert list(group.projects.values_list("slug", flat=True)) == ["production-ml"]
+
+
+def test_the_seed_path_creates_a_group_whose_secret_reaches_the_project(page, demo, width) -> None:
+    """ "Hi, admin" → "Manage acme" → Environment Variables → Add new environment variable
+    group → name → projects → variables → the key icon → Save."""
+    sign_in(page, demo)
+    page.get_by_text("Hi, admin").click()
+    page.locator(".user-menu").get_by_role("link", name="Manage acme").click()
+    tabs = page.get_by_role("navigation", name="Workspace of acme")
+    tabs.get_by_role("link", name="Environment Variables").click()
+    page.get_by_role("link", name="Add new environment variable group").click()
+    assert "---------" not in page.locator("#id_organization").inner_text()
+    page.get_by_label("Name:").fill("payments")
+    page.get_by_label("Environment:").fill("production")
+    # The guard: a staging project cannot be chosen for a production group, and says why.
+    staging = page.locator("label.picker-option", has_text="staging_jobs")
+    assert staging.locator("input").is_disabled()
+    assert "labelled staging, this group is production" in staging.inner_text()
+    page.locator("label.picker-option", has_text="production-api").locator("input").check()
+    row = page.locator("#variables-0")  # a new group starts with one empty row
+    row.locator("input[name$=name]").fill("STRIPE_KEY")
+    row.locator("textarea").fill("sk_live_seed_path_9c1")
+    row.get_by_role("checkbox", name="Secret").check()
+    assert row.get_by_role("checkbox", name="Secret").is_checked()
+    shoot(page, "group-new", width)
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url("**/admin/orgs/acme/")
+    assert "payments" in page.locator("#group-payments").inner_text()
+    assert "1 secret" in page.locator("#group-payments").inner_text()
+    assert "sk_live_seed_path_9c1" not in page.content()
+    # The very next resolution of the chosen project gets it.
+    layers = load_layers(Project.objects.get(slug="production-api"))
+    assert plaintext(layers)["STRIPE_KEY"] == "sk_live_seed_path_9c1"
+    assert "STRIPE_KEY" in layers.resolution.secrets
+    no_horizontal_scroll(page)
+
+
+def test_the_group_page_fits_and_never_shows_a_secret(page, demo, width) -> None:
+    sign_in(page, demo)
+    group = VariableGroup.objects.get(name="production-db")
+    page.goto(f"{demo}/admin/orgenv/variablegroup/{group.pk}/change/")
+    names = page.locator("#variables-group tr.has_original td.field-name input")
+    assert names.count() == 3
+    assert names.nth(0).is_visible()
+    values = page.locator("#variables-group tr.has_original td.field-value textarea")
+    assert values.nth(0).is_visible()  # 360 px too: the value, not only the name
+    toggles = page.locator("#variables-group tr.has_original").get_by_role(
+        "checkbox", name="Secret"
+    )
+    assert toggles.count() == 3
+    assert "postgresql://user:pass" not in page.content()
+    no_horizontal_scroll(page)
+    shoot(page, "group", width)
+
+
+def test_a_project_is_onboarded_from_its_own_page(page, demo, width) -> None:
+    sign_in(page, demo)
+    page.goto(f"{demo}/admin/orgs/acme/projects/")
+    page.get_by_role("link", name="Add project").click()
+    page.get_by_label("Slug:").fill("batch-scoring")
+    page.get_by_label("Name:", exact=True).fill("Batch scoring")
+    page.get_by_label("Environment:").fill("production")
+    groups = page.locator("#id_granted_groups")
+    assert groups.locator("label", has_text="staging").first.locator("input").is_disabled()
+    groups.locator("label", has_text="production-db").locator("input").check()
+    groups.locator("label", has_text="external-apis").locator("input").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url("**/admin/orgenv/project/*/change/")
+    effective = page.locator("#effective-environment")
+    assert "group:production-db" in effective.inner_text()
+    assert "group:external-apis" in effective.inner_text()
+    assert "ENVIRONMENT" in effective.inner_text()  # runtime-production reaches all
+    no_horizontal_scroll(page)
+    shoot(page, "project", width)
+
+
+def test_paste_env_proposes_a_secret_and_imports_all(page, demo, width) -> None:
+    sign_in(page, demo)
+    group = VariableGroup.objects.get(name="external-apis")
+    page.goto(f"{demo}/admin/orgenv/variablegroup/{group.pk}/change/")
+    page.get_by_role("link", name="Paste .env").click()
+    page.get_by_label("Paste .env").fill("ANTHROPIC_API_KEY=sk-ant-pasted-41\nREQUEST_TIMEOUT=30\n")
+    page.get_by_role("button", name="Review").click()
+    assert page.get_by_role("checkbox", name="Secret ANTHROPIC_API_KEY").is_checked()
+    assert not page.get_by_role("checkbox", name="Secret REQUEST_TIMEOUT").is_checked()
+    assert "the name ends with _KEY" in page.locator("#paste-ANTHROPIC_API_KEY").inner_text()
+    no_horizontal_scroll(page)
+    shoot(page, "paste-env", width)
+    page.get_by_role("button", name="Import 2 variables").click()
+    page.wait_for_url(f"**/variablegroup/{group.pk}/change/")
+    assert "2 created" in page.locator(".messagelist").inner_text()
+    assert "sk-ant-pasted-41" not in page.content()
+    stored = {v.name: v.is_secret for v in group.variables.all()}
+    assert stored["ANTHROPIC_API_KEY"] is True and stored["REQUEST_TIMEOUT"] is False
+
+
+def test_a_leaked_token_is_found_by_the_whole_token_and_revoked(
+    page, demo, width, live_server
+) -> None:
+    project = Project.objects.get(slug="production-ml")
+    token, plaintext = token_issue(project=project, name="training-cluster")
+    token_issue(project=project, name="nightly")
+    sign_in(page, demo)
+    page.goto(f"{demo}/admin/orgs/acme/tokens/")
+    page.get_by_label("Find a token").fill(plaintext)
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(f"**/tokens/?q={token.prefix}")
+    rows = page.locator("#tokens tbody tr")
+    assert rows.count() == 1
+    assert "active" in rows.first.inner_text()
+    assert plaintext.split(".", 1)[1] not in page.content()
+    rows.first.get_by_role("link", name="Revoke").click()
+    assert "Every runner using it gets 401" in page.locator("#content-main").inner_text()
+    shoot(page, "revoke-token", width)
+    page.get_by_role("button", name="Yes, revoke").click()
+    page.wait_for_url("**/admin/orgs/acme/tokens/")
+    assert "revoked" in page.locator(f"#token-{token.prefix}").inner_text()
+    response = page.request.get(
+        f"{live_server.url}/api/v1/environment",
+        headers={"Authorization": f"Bearer {plaintext}"},
+    )
+    assert response.status == 401
+    no_horizontal_scroll(page)
+    shoot(page, "tokens", width)
+
+
+def test_a_rotation_shows_in_the_groups_history(page, demo, width) -> None:
+    sign_in(page, demo)
+    group = VariableGroup.objects.get(name="production")
+    page.goto(f"{demo}/admin/orgenv/variablegroup/{group.pk}/change/")
+    row = page.locator(
+        "#variables-group tr.has_original", has=page.locator("input[value=PRODUCTION_SECRET]")
+    )
+    row.locator("textarea").fill("rotated-in-the-browser-77")
+    page.get_by_role("button", name="Save and continue editing").click()
+    page.wait_for_url(f"**/variablegroup/{group.pk}/change/")
+    page.get_by_role("link", name="History").click()
+    changes = page.locator("#group-changes")
+    first = changes.locator("tbody tr").first.inner_text()
+    assert "variable PRODUCTION_SECRET in group production" in first
+    assert "value changed" in first and "admin" in first
+    assert "rotated-in-the-browser-77" not in page.content()
+    assert Variable.objects.get(name="PRODUCTION_SECRET").value == "rotated-in-the-browser-77"
+    no_horizontal_scroll(page)
+    shoot(page, "group-history", width)
