@@ -121,8 +121,10 @@ class ProjectTokenAuthentication(BaseAuthentication):
         return exposed
 
     def _fail(self, request, failures, reason, prefix="", token=None) -> None:  # type: ignore[no-untyped-def]
-        failures.fail(request)
+        wait = failures.fail(request)
         record_denied(request, reason, prefix=prefix, token=token)
+        if wait is not None:  # one failure too many: the answer is 429, not why it failed
+            raise exceptions.Throttled(wait)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="orgenv"'
