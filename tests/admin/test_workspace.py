@@ -10,6 +10,7 @@ from orgenv.models import Membership, Project, ProjectVariable, Team, VariableGr
 from orgenv.selectors.workspace import (
     compare_projects,
     group_summaries,
+    project_summaries,
     reach_text,
     token_search_prefix,
 )
@@ -256,3 +257,28 @@ def test_superusers_see_every_organization_to_pick_from(client, world):
     client.force_login(root)
     page = client.get("/admin/").content.decode()
     assert 'href="/admin/orgs/acme/"' in page and 'href="/admin/orgs/globex/"' in page
+
+
+def test_project_summaries_take_seven_queries_whatever_the_number_of_projects(
+    world, django_assert_num_queries
+):
+    for i in range(5):
+        project = Project.objects.create(organization=world.acme, slug=f"p{i}", name=f"P{i}")
+        token_issue(project=project, name="ci")
+    # grant_matrix: projects, groups, selected grants, team grants, project teams, last
+    # runs; then the projects with their variable and live token counts.
+    with django_assert_num_queries(7):
+        summaries = project_summaries(world.acme)
+    assert len(summaries) == 6
+    assert {s.project.slug: s.active_tokens for s in summaries}["p0"] == 1
+
+
+def test_a_tampered_token_post_cannot_issue_for_another_organization(client, world):
+    client.force_login(world.alice)
+    response = client.post(
+        "/admin/orgenv/projecttoken/add/?organization=acme",
+        {"project": world.globex_app.pk, "name": "stolen", "_save": "Save"},
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not world.globex_app.tokens.exists()

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from orgenv.models import Project, Variable, VariableGroup
+from orgenv.models import Project, ProjectToken, Variable, VariableGroup
 from orgenv.selectors.layers import load_layers, plaintext
-from orgenv.tokens import token_issue
+from orgenv.tokens import token_issue, token_revoke
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,14 @@ def shoot(page, name: str, width: int) -> None:
     """A screenshot for the README's tour, when asked for."""
     if os.environ.get("ORGENV_DOCS_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS / f"{name}-{width}.png"), full_page=True)
+        # The whole page, cut at a height a README reader still scrolls through (the
+        # audit log's fifty entries at 360 px would be eleven screens).
+        height = min(page.evaluate("document.documentElement.scrollHeight"), 2600)
+        page.screenshot(
+            path=str(DOCS / f"{name}-{width}.png"),
+            full_page=True,
+            clip={"x": 0, "y": 0, "width": width, "height": height},
+        )
 
 
 def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -> None:
@@ -267,3 +274,38 @@ def test_a_rotation_shows_in_the_groups_history(page, demo, width) -> None:
     assert Variable.objects.get(name="PRODUCTION_SECRET").value == "rotated-in-the-browser-77"
     no_horizontal_scroll(page)
     shoot(page, "group-history", width)
+
+
+def test_a_token_is_issued_once_with_a_copy_button(page, demo, width) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, demo)
+    page.goto(f"{demo}/admin/orgs/acme/tokens/")
+    page.get_by_role("link", name="Issue a token").click()
+    page.get_by_label("Project:").select_option(label="acme/production-ml")
+    page.get_by_label("Name:").fill("training-cluster")
+    page.get_by_role("button", name="Save", exact=True).click()
+    token = ProjectToken.objects.get(name="training-cluster")
+    assert 89 <= (token.expires_at - token.created_at).days <= 90  # TOKEN_DEFAULT_DAYS
+    field = page.get_by_label("The new token")
+    plaintext = field.input_value()
+    assert plaintext.startswith(token.prefix + ".")
+    page.get_by_role("button", name="Copy").click()
+    page.get_by_role("status").filter(has_text="Copied.").wait_for()  # after the promise
+    assert page.evaluate("navigator.clipboard.readText()") == plaintext
+    no_horizontal_scroll(page)
+    shoot(page, "token-issued", width)
+
+
+def test_the_token_list_shows_every_status_at_1280(page, demo) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    project = Project.objects.get(slug="production-ml")
+    revoked, _ = token_issue(project=project, name="old-runner")
+    token_revoke(token=revoked)
+    sign_in(page, demo)
+    page.goto(f"{demo}/admin/orgenv/projecttoken/")
+    for column in ("Status", "Expires at", "Last used at"):
+        header = page.locator("#result_list thead th", has_text=column)
+        box = header.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280, column
+    assert "revoked" in page.locator("#result_list tbody tr", has_text="old-runner").inner_text()
+    no_horizontal_scroll(page)
