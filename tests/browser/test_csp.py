@@ -106,6 +106,9 @@ def test_an_admin_issues_a_token_without_a_csp_violation(page, demo: str) -> Non
     page.get_by_label("Project").select_option(label="acme/production_db")
     page.get_by_label("Name").fill("ci")
     page.get_by_role("button", name="Save", exact=True).click()
+    # The page's deferred scripts run after readyState turns "interactive": wait for them,
+    # or the focus below may come first and the check would race the script.
+    page.wait_for_load_state("load")
     token = page.locator("#issued-token")
     token.focus()  # select-on-focus.js selects all of it, for copying
     selected = page.evaluate(
