@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
+from orgenv.people.views import people
+
 from . import workspace
 
 
@@ -32,6 +34,9 @@ WORKSPACE_PATTERNS = [
         _view(workspace.compare),
         name="orgenv_workspace_compare",
     ),
+    # The People tab (orgenv.people): the view answers 404 to anyone who does not
+    # administer that organization (orgenv.access).
+    path("orgs/<slug:org_slug>/people/", _view(people), name="orgenv_people"),
     path("orgs/<slug:org_slug>/tokens/", _view(workspace.tokens), name="orgenv_workspace_tokens"),
     path("orgs/<slug:org_slug>/audit/", _view(workspace.audit), name="orgenv_workspace_audit"),
 ]

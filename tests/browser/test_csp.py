@@ -110,6 +110,8 @@ def test_an_admin_issues_a_token_without_a_csp_violation(page, demo: str) -> Non
     # or the focus below may come first and the check would race the script.
     page.wait_for_load_state("load")
     token = page.locator("#issued-token")
+    # The script is deferred: it runs before DOMContentLoaded, which the click need not await.
+    page.wait_for_load_state("domcontentloaded")
     token.focus()  # select-on-focus.js selects all of it, for copying
     selected = page.evaluate(
         "() => { const f = document.activeElement;"
