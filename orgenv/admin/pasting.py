@@ -75,7 +75,7 @@ def paste_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpRe
     if request.method == "POST" and form.is_valid():
         text = form.cleaned_data["text"]
         try:
-            entries = importing.read(text)
+            entries = importing.read(text, allow_loader_names=group.organization.allow_loader_names)
         except importing.ImportRefused as refused:
             context["problems"] = refused.problems
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,7 +22,11 @@ from orgenv import services
 from orgenv.audit import events as audit
 from orgenv.configuration import dotenv
 from orgenv.models import AuditEvent, VariableGroup
-from orgenv.validators import validate_variable_name, validate_variable_value
+from orgenv.validators import (
+    validate_loader_name,
+    validate_variable_name,
+    validate_variable_value,
+)
 
 
 class ImportRefused(Exception):
@@ -32,9 +37,10 @@ class ImportRefused(Exception):
         super().__init__("; ".join(f"line {p.line}: {p.message}" for p in self.problems))
 
 
-def read(text: str, filename: str = "<pasted>") -> list[dotenv.Entry]:
+def read(text: str, filename: str = "<pasted>", *, allow_loader_names: bool) -> list[dotenv.Entry]:
     """The entries of dotenv text, or ImportRefused listing every bad line: syntax, names and
-    values that break the rules, names set twice."""
+    values that break the rules (runner-loader names unless the organization allows them),
+    names set twice."""
     try:
         entries = dotenv.parse(text, filename)
     except dotenv.DotenvError as exc:
@@ -44,6 +50,7 @@ def read(text: str, filename: str = "<pasted>") -> list[dotenv.Entry]:
     for entry in entries:
         for validate, subject in (
             (validate_variable_name, entry.name),
+            (partial(validate_loader_name, allowed=allow_loader_names), entry.name),
             (validate_variable_value, entry.value),
         ):
             try:

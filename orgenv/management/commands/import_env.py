@@ -44,7 +44,7 @@ class Command(OrgenvCommand):
     ) -> None:
         group = _group(target)
         check_actor_administers([group.organization.slug])
-        entries = _read(file)
+        entries = _read(file, allow_loader_names=group.organization.allow_loader_names)
         names = {entry.name for entry in entries}
         unknown = [name for name in secret if name not in names]
         if unknown:
@@ -93,7 +93,7 @@ def _group(target: str) -> VariableGroup:
     return group
 
 
-def _read(file: str) -> list[dotenv.Entry]:
+def _read(file: str, *, allow_loader_names: bool) -> list[dotenv.Entry]:
     try:
         with open(file, encoding="utf-8", newline="") as handle:
             text = handle.read()
@@ -101,7 +101,7 @@ def _read(file: str) -> list[dotenv.Entry]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CommandError(f"Cannot read {file}: {reason}.") from None
     try:
-        return importing.read(text, file)
+        return importing.read(text, file, allow_loader_names=allow_loader_names)
     except importing.ImportRefused as refused:
         lines = "\n".join(p.format(file) for p in refused.problems)
         raise CommandError(f"{file} was not imported (nothing was changed):\n{lines}") from None
