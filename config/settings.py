@@ -300,6 +300,15 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
 
+# A new project token expires after this many days unless its issuer asks for another
+# lifetime or, explicitly, for none (issue_token --never-expires, "Never expires").
+TOKEN_DEFAULT_DAYS = env.int("TOKEN_DEFAULT_DAYS", default=90)
+if TOKEN_DEFAULT_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"TOKEN_DEFAULT_DAYS must be a number of days of at least 1, not {TOKEN_DEFAULT_DAYS}: "
+        "a token that should never expire is issued so explicitly."
+    )
+
 # TOTP: the name authenticator apps show beside the code.
 OTP_TOTP_ISSUER = "orgenv"
 

@@ -1,6 +1,6 @@
-from django.contrib import admin
 from django.urls import include, path
 
+from orgenv.admin import site as admin_site
 from orgenv.operations.health import healthz, readyz
 from orgenv.operations.metrics import metrics
 from orgenv.views import sign_out
@@ -9,7 +9,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
-    path("admin/", admin.site.urls),
+    # The organization workspace and the Django admin (orgenv.admin.site).
+    path("admin/", admin_site.urls()),
     # Before Django's auth URLs: a GET asks, a POST signs out.
     path("accounts/logout/", sign_out, name="logout"),
     # orgenv's sign-in (password, then the code of a second factor), re-authentication,
