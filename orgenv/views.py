@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.selectors.reach import environment_counts
 
 from . import access
 from .models import Organization, Project
@@ -67,25 +68,21 @@ class VariableRow(ShownDefinition):
 @never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = access.projects_for(request.user).select_related("organization")
-    projects = projects.order_by("organization__slug", "slug")
+    projects = list(
+        access.projects_for(request.user)
+        .select_related("organization")
+        .order_by("organization__slug", "slug")
+    )
     admin_ids = access.admin_organization_ids(request.user)
-    organizations = []
-    for organization, items in groupby(projects, key=lambda p: p.organization):
-        summaries = []
-        for project in items:
-            # Two queries per project, nothing decrypted: only names and flags are counted.
-            resolution = load_layers(project).resolution
-            summaries.append(
-                ProjectSummary(
-                    project,
-                    variables=len(resolution.variables),
-                    secrets=len(resolution.secrets),
-                )
-            )
-        organizations.append(
-            OrganizationProjects(organization, organization.pk in admin_ids, summaries)
+    counts = environment_counts(projects)  # names and flags only, nothing decrypted
+    organizations = [
+        OrganizationProjects(
+            organization,
+            organization.pk in admin_ids,
+            [ProjectSummary(p, *counts[p.pk]) for p in items],
         )
+        for organization, items in groupby(projects, key=lambda p: p.organization)
+    ]
     return render(request, "orgenv/home.html", {"organizations": organizations})
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
 
@@ -42,6 +43,15 @@ def world(db) -> World:
     web.members.add(bob)
     globex_app = Project.objects.create(organization=globex, slug="app", name="App")
     return World(acme, globex, alice, bob, charlie, web, globex_app)
+
+
+@pytest.fixture
+def fresh_throttles():
+    """Throttle counters live in the cache, which outlives a test: start and end each test
+    of the API with none, so requests of one test never count against the next."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def make_group(

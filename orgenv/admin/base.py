@@ -29,10 +29,6 @@ from orgenv import access
 from orgenv.admin.history import CensoredHistoryAdmin
 from orgenv.models import Membership, Organization
 
-# The one place the history base class is chosen: the audit work swaps in an admin that
-# censors values on history pages, and every orgenv admin follows.
-HistoryAdmin = CensoredHistoryAdmin
-
 _ORG_IDS = "_orgenv_admin_org_ids"
 _FORM_OBJECT = "_orgenv_form_object"
 
@@ -173,7 +169,7 @@ class OrgScopedForm(forms.ModelForm):
                 )
 
 
-class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
+class OrgScopedAdmin(ScopedChoicesMixin, CensoredHistoryAdmin):
     """Base of every orgenv model admin (see the module docstring)."""
 
     form = OrgScopedForm

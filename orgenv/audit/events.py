@@ -42,6 +42,7 @@ def record(
     request: HttpRequest | None = None,
     organization: Organization | None = None,
     project: Project | None = None,
+    project_slug: str = "",
     group: VariableGroup | None = None,
     token: ProjectToken | None = None,
     token_prefix: str = "",
@@ -55,7 +56,8 @@ def record(
     user of the current request); the token's prefix and name and its project; the project's
     organization; the group's name and organization; slugs kept as text so the record stays
     readable after deletes; the address and user agent of `request`. `token_prefix` alone
-    serves a rejected token whose row is unknown."""
+    serves a rejected token whose row is unknown, `project_slug` alone a project deleted
+    since (resolve_env --as-of)."""
     current = current_actor()
     if user is None and current is not None:
         user = current.user
@@ -86,7 +88,7 @@ def record(
         organization=organization,
         organization_slug=organization.slug if organization is not None else "",
         project=project,
-        project_slug=project.slug if project is not None else "",
+        project_slug=project.slug if project is not None else project_slug,
         group_name=group.name if group is not None else "",
         token=token,
         token_prefix=token_prefix,

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from orgenv.audit import events
 from orgenv.formats import environment_payload
-from orgenv.models import AuditEvent, ProjectToken
+from orgenv.models import AuditEvent, Project, ProjectToken
 from orgenv.selectors.layers import ProjectLayers, reveal
 
 
@@ -38,7 +38,10 @@ def resolution_record(
     """The access event of one resolution (names and sources, never a value), committed or
     rolled back alone before any answer. Alone, it records a fetch that delivers nothing
     (a 304, an --explain)."""
-    project = layers.project
+    project: Project | None = layers.project
+    organization = layers.project.organization
+    if layers.as_of is not None and not Project.objects.filter(pk=project.pk).exists():
+        project = None  # deleted since: the event keeps its slug only
     with transaction.atomic():
         return events.record(
             AuditEvent.Kind.RESOLUTION,
@@ -46,7 +49,8 @@ def resolution_record(
             user=user,
             token=token,
             project=project,
-            organization=project.organization,
+            project_slug=layers.project.slug,
+            organization=organization,
             variables=layers.resolution.sources,
             request=request,
             detail=detail,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connections
 from django.db.models import (
@@ -53,6 +54,7 @@ class ProjectLayers:
     groups: list[GroupReach]  # every group of the organization, reaching or not
     resolution: Resolution  # every value a crypto.Ciphertext
     fingerprint: str  # changes whenever anything that affects the result changes
+    as_of: datetime | None = None  # read from history (the project may be deleted since)
 
     @property
     def reaching(self) -> list[GroupReach]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.utils import timezone
@@ -17,16 +16,11 @@ from orgenv.models import AuditEvent, Project, ProjectToken, ProjectVariable, Te
 from orgenv.tokens import token_issue
 from tests.conftest import make_group
 
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
+
 URL = "/api/v1/environment"
 SECRET = "s3cr3t-db-password"
 PUBLIC = "https://registry.example.com"
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()  # throttle counters live in the cache
-    yield
-    cache.clear()
 
 
 @dataclass

@@ -5,24 +5,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.cache import cache
 
 from orgenv.models import AuditEvent, Project
 from tests.conftest import make_group
+
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 URL = "/api/v1/projects/acme/web/environment"
 SECRET = "hunter2-secret"
 
 
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
-def seeded(world):
+def web_with_secret(world):
     make_group(
         world.acme,
         "production",
@@ -34,8 +28,8 @@ def seeded(world):
     return world
 
 
-def test_a_member_gets_the_spec_shape_with_secret_values_null(client, seeded):
-    client.force_login(seeded.bob)
+def test_a_member_gets_the_spec_shape_with_secret_values_null(client, web_with_secret):
+    client.force_login(web_with_secret.bob)
     response = client.get(URL)
     assert response.status_code == 200
     body = response.json()
@@ -51,18 +45,22 @@ def test_a_member_gets_the_spec_shape_with_secret_values_null(client, seeded):
     }
     assert SECRET not in response.content.decode()
     assert response["Cache-Control"] == "no-store"
-    assert (event.actor, event.user, event.detail) == ("bob", seeded.bob, {"secrets_shown": False})
+    assert (event.actor, event.user, event.detail) == (
+        "bob",
+        web_with_secret.bob,
+        {"secrets_shown": False},
+    )
 
 
-def test_an_organization_admin_gets_the_secret_values(client, seeded):
-    client.force_login(seeded.alice)
+def test_an_organization_admin_gets_the_secret_values(client, web_with_secret):
+    client.force_login(web_with_secret.alice)
     response = client.get(URL)
     assert response.json()["variables"]["DB_PASSWORD"] == SECRET
     assert AuditEvent.objects.get(kind="resolution").detail == {"secrets_shown": True}
 
 
-def test_an_admin_of_another_organization_gets_404(client, seeded):
-    client.force_login(seeded.charlie)
+def test_an_admin_of_another_organization_gets_404(client, web_with_secret):
+    client.force_login(web_with_secret.charlie)
     response = client.get(URL)
     assert response.status_code == 404
     assert "detail" in response.json()
@@ -70,24 +68,24 @@ def test_an_admin_of_another_organization_gets_404(client, seeded):
 
 
 def test_a_member_gets_404_for_a_project_of_their_organization_they_do_not_belong_to(
-    client, seeded
+    client, web_with_secret
 ):
-    Project.objects.create(organization=seeded.acme, slug="secret-lab", name="Lab")
-    client.force_login(seeded.bob)
+    Project.objects.create(organization=web_with_secret.acme, slug="secret-lab", name="Lab")
+    client.force_login(web_with_secret.bob)
     assert client.get("/api/v1/projects/acme/secret-lab/environment").status_code == 404
     assert client.get("/api/v1/projects/acme/no-such/environment").status_code == 404
 
 
-def test_an_anonymous_caller_gets_403_with_a_json_detail(client, seeded):
+def test_an_anonymous_caller_gets_403_with_a_json_detail(client, web_with_secret):
     response = client.get(URL)
     assert response.status_code == 403
     assert response.json() == {"detail": "Authentication credentials were not provided."}
 
 
-def test_a_project_token_does_not_open_the_member_endpoint(client, seeded):
+def test_a_project_token_does_not_open_the_member_endpoint(client, web_with_secret):
     from orgenv.tokens import token_issue
 
-    _, raw = token_issue(project=seeded.web, name="ci")
+    _, raw = token_issue(project=web_with_secret.web, name="ci")
     response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 403
     assert SECRET not in response.content.decode()

@@ -14,10 +14,10 @@ from django.core.management.base import CommandError, CommandParser
 from orgenv.audit.censor import MASK
 from orgenv.audit.resolutions import resolution_deliver, resolution_record
 from orgenv.formats import FORMATS, render
-from orgenv.management.base import OrgenvCommand, project_from_label
+from orgenv.management.base import OrgenvCommand, parse_label, project_from_label
 from orgenv.models import Project
 from orgenv.resolution import Definition, Resolved
-from orgenv.selectors.as_of import AsOfError, layers_as_of, parse_when
+from orgenv.selectors.as_of import AsOfError, find_project, layers_as_of, parse_when
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
 
@@ -45,18 +45,21 @@ class Command(OrgenvCommand):
             "given), from history",
         )
 
-    def load_layers(self, project: Project, options: dict) -> ProjectLayers:
-        """The one place the layers come from: now, or from history with --as-of."""
-        if options.get("as_of"):
-            try:
-                return layers_as_of(project, parse_when(options["as_of"]))
-            except AsOfError as error:
-                raise CommandError(str(error)) from None
-        return load_layers(project)
+    def load_layers(self, label: str, as_of: str | None) -> ProjectLayers:
+        """The one place the layers come from: now, or from history with --as-of, where
+        ORG/PROJECT is the project of that name at that time, even one deleted since."""
+        if not as_of:
+            return load_layers(project_from_label(label))
+        org, slug = parse_label(label)
+        try:
+            when = parse_when(as_of)
+            live = Project.objects.filter(organization__slug=org, slug=slug).first()
+            return layers_as_of(live or find_project(org, slug, when), when)
+        except AsOfError as error:
+            raise CommandError(str(error)) from None
 
     def handle(self, *args: object, **options: object) -> None:
-        project = project_from_label(options["project"])
-        layers = self.load_layers(project, options)
+        layers = self.load_layers(options["project"], options.get("as_of"))
         detail = {
             "format": "explain" if options["explain"] else options["format"],
             **({"as_of": options["as_of"]} if options.get("as_of") else {}),
