@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import FieldError
 from django.core.signals import setting_changed
 from django.db import models
-from django.db.models import ExpressionWrapper, F
+from django.db.models import ExpressionWrapper, F, Lookup, Transform
+from django.db.models.options import Options
 from django.dispatch import receiver
 
 _lock = threading.Lock()
@@ -60,11 +63,30 @@ class Undecryptable:
             "Add the key it was written with to FERNET_KEYS, then run rotate_keys."
         )
 
-    def _refuse(self, *args: object) -> object:
+    # Every use as text fails loudly, naming the table and column.
+    def __str__(self) -> str:
         raise self.error()
 
-    __str__ = __len__ = __iter__ = __eq__ = __hash__ = __add__ = __radd__ = _refuse  # type: ignore
-    encode = _refuse
+    def __len__(self) -> int:
+        raise self.error()
+
+    def __iter__(self) -> Iterator[str]:
+        raise self.error()
+
+    def __eq__(self, other: object) -> bool:
+        raise self.error()
+
+    def __hash__(self) -> int:
+        raise self.error()
+
+    def __add__(self, other: object) -> str:
+        raise self.error()
+
+    def __radd__(self, other: object) -> str:
+        raise self.error()
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:
+        raise self.error()
 
     def __repr__(self) -> str:
         return f"<Undecryptable {self.table}.{self.column}>"
@@ -164,7 +186,7 @@ class EncryptedTextField(models.TextField):
         except DecryptionError:
             return Undecryptable(self.model._meta.db_table, self.column)
 
-    def get_lookup(self, lookup_name: str):  # type: ignore[override]
+    def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
         if lookup_name != "isnull":
             raise FieldError(
                 f"{self.model.__name__}.{self.name} is encrypted: only isnull lookups are "
@@ -172,15 +194,17 @@ class EncryptedTextField(models.TextField):
             )
         return super().get_lookup(lookup_name)
 
-    def get_transform(self, lookup_name: str):  # type: ignore[override]
+    def get_transform(self, lookup_name: str) -> type[Transform] | None:
         return None
 
 
 class DecryptsLoudly:
     """Mixin for models with encrypted fields: an undecryptable value fails on load, by row."""
 
+    _meta: Options
+
     @classmethod
-    def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
+    def from_db(cls, db: str | None, field_names: list[str], values: list[Any]) -> Any:
         for value in values:
             if isinstance(value, Undecryptable):
                 row = (
@@ -189,7 +213,7 @@ class DecryptsLoudly:
                     else None
                 )
                 raise value.error(row)
-        return super().from_db(db, field_names, values)  # type: ignore[misc]
+        return super().from_db(db, field_names, values)
 
 
 def stored_token(field: str) -> ExpressionWrapper:

@@ -81,7 +81,7 @@ def _form_organization_id(request: HttpRequest) -> int | None:
     return None if obj is None else access.organization_of(obj)
 
 
-class ScopedChoicesMixin:
+class ScopedChoicesMixin(admin.options.BaseModelAdmin):
     """Foreign-key and many-to-many choices limited to what the user administers, and to
     the edited object's own organization once it has one."""
 
@@ -107,13 +107,13 @@ class ScopedChoicesMixin:
         choices = self.scoped_choices(db_field.related_model, request)
         if choices is not None:
             kwargs["queryset"] = choices
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         choices = self.scoped_choices(db_field.related_model, request)
         if choices is not None:
             kwargs["queryset"] = choices
-        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class OrgScopedForm(forms.ModelForm):

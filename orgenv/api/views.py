@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from django.db import DatabaseError
 from django.http import Http404, HttpResponseNotModified
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -57,7 +59,9 @@ class ResolutionFailed(exceptions.APIException):
 class OrgenvAPIView(APIView):
     content_negotiation_class = FormatParameter
 
-    def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         # Errors are JSON whatever format was asked for: runners parse `detail`.
         if isinstance(response, Response) and response.status_code >= 400:
             request.accepted_renderer = JSONRenderer()

@@ -3,8 +3,10 @@ handling, real database): authentication, formats, ETag/304, access events, tena
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -293,7 +295,9 @@ def test_each_resolution_writes_one_access_event_and_no_value_anywhere_in_it(cli
         assert not any(value in cell for cell in cells)
 
 
-def refuse_audit_inserts(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+def refuse_audit_inserts(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
     if sql.startswith('INSERT INTO "orgenv_auditevent"'):
         raise DatabaseError("the audit table is unavailable")
     return execute(sql, params, many, context)
