@@ -1,13 +1,9 @@
 """Member pages: thin and read-only (README "Who sees what").
 
-Who may read a project is decided by orgenv.access.projects_for: the projects a user belongs
-to (directly or through a team) and every project of an organization they administer. Any
-other project, of any organization, existing or not, answers 404: a page never confirms that
-a project the reader may not see exists.
-
-Secret values never reach these pages, not even for organization admins: the pages are for
-reading, the admin is for changing. Resolutions hold ciphertext; only public
-values are decrypted, one by one, with selectors.reveal.
+Who may read a project is orgenv.access's answer (projects_for, project_access); any other
+project, of any organization, existing or not, answers 404, so a page never confirms that a
+project the reader may not see exists. Secret values never reach these pages, not even for
+organization admins: resolutions hold ciphertext, and only public values are revealed.
 """
 
 from __future__ import annotations

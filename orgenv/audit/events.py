@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 from orgenv.actors import current_actor, current_request
 from orgenv.models import AuditEvent, Organization, Project, ProjectToken, VariableGroup
@@ -15,7 +16,7 @@ from orgenv.models import AuditEvent, Organization, Project, ProjectToken, Varia
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
 
-def client_address(request: HttpRequest | None) -> str | None:
+def client_address(request: HttpRequest | Request | None) -> str | None:
     """The caller's address: REMOTE_ADDR, or, behind ORGENV_TRUSTED_PROXIES proxies, the
     address the outermost trusted proxy saw. X-Forwarded-For is ignored otherwise, because
     any client can write it. One rule for sign-ins, audit events and rate limits alike."""
@@ -39,7 +40,7 @@ def record(
     *,
     actor: str | None = None,
     user: Any = None,
-    request: HttpRequest | None = None,
+    request: HttpRequest | Request | None = None,
     organization: Organization | None = None,
     project: Project | None = None,
     project_slug: str = "",

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 from orgenv.audit import events
 from orgenv.formats import environment_payload
@@ -33,7 +34,7 @@ def resolution_record(
     actor: str | None = None,
     user: Any = None,
     token: ProjectToken | None = None,
-    request: HttpRequest | None = None,
+    request: HttpRequest | Request | None = None,
 ) -> AuditEvent:
     """The access event of one resolution (names and sources, never a value), committed or
     rolled back alone before any answer. Alone, it records a fetch that delivers nothing
@@ -65,7 +66,7 @@ def resolution_deliver(
     actor: str | None = None,
     user: Any = None,
     token: ProjectToken | None = None,
-    request: HttpRequest | None = None,
+    request: HttpRequest | Request | None = None,
 ) -> Delivery:
     """Decrypt the winning values (secret ones only when `secrets`), record the event, and
     return it with the payload."""
