@@ -87,3 +87,18 @@ def pytest_sessionfinish(session, exitstatus):
         (out / connection.vendor).write_text(
             f"{session.testscollected} tests passed on {connection.vendor}\n"
         )
+
+
+def production_group(
+    world: World, *, variables: dict[str, str] | None = None, secrets: dict[str, str] | None = None
+) -> VariableGroup:
+    """acme's `production` group, labelled production and granted to web (bob's project):
+    the group most tests resolve."""
+    return make_group(
+        world.acme,
+        "production",
+        environment="production",
+        projects=[world.web],
+        variables=variables,
+        secrets=secrets,
+    )

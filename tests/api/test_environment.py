@@ -16,7 +16,7 @@ from django.utils import timezone
 from orgenv import crypto
 from orgenv.models import AuditEvent, Project, ProjectToken, ProjectVariable, Team, Variable
 from orgenv.tokens import token_issue
-from tests.conftest import make_group
+from tests.conftest import make_group, production_group
 
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
@@ -37,14 +37,7 @@ class Runner:
 @pytest.fixture
 def runner(world) -> Runner:
     make_group(world.acme, "shared", access="all", variables={"REGISTRY": PUBLIC})
-    make_group(
-        world.acme,
-        "production",
-        environment="production",
-        projects=[world.web],
-        secrets={"DB_PASSWORD": SECRET},
-        variables={"MODE": "group"},
-    )
+    production_group(world, secrets={"DB_PASSWORD": SECRET}, variables={"MODE": "group"})
     make_group(world.acme, "zeta", access="all", variables={"REGISTRY": "zeta-registry"})
     ProjectVariable.objects.create(project=world.web, name="MODE", value="project")
     return Runner(*token_issue(project=world.web, name="ci"))

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from orgenv.models import AuditEvent, Project
-from tests.conftest import make_group
+from tests.conftest import production_group
 
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
@@ -17,14 +17,7 @@ SECRET = "hunter2-secret"
 
 @pytest.fixture
 def web_with_secret(world):
-    make_group(
-        world.acme,
-        "production",
-        environment="production",
-        projects=[world.web],
-        variables={"MODE": "live"},
-        secrets={"DB_PASSWORD": SECRET},
-    )
+    production_group(world, variables={"MODE": "live"}, secrets={"DB_PASSWORD": SECRET})
     return world
 
 

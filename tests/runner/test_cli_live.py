@@ -19,7 +19,7 @@ import pytest
 
 from orgenv.models import AuditEvent, Project, ProjectVariable
 from orgenv.tokens import token_issue, token_revoke
-from tests.conftest import World, make_group
+from tests.conftest import World, production_group
 from tests.runner.conftest import Result, cli_environment, run_cli
 
 pytestmark = [
@@ -63,13 +63,10 @@ class Runner:
 
 @pytest.fixture
 def runner(world: World, live_server) -> Runner:
-    make_group(
-        world.acme,
-        "production",
-        environment="production",
+    production_group(
+        world,
         variables={"PLAIN": "visible value"},
         secrets={"PRODUCTION_SECRET": SECRET, "TLS_KEY": MULTI_LINE, "PIN": "123"},
-        projects=[world.web],
     )
     ProjectVariable.objects.create(project=world.web, name="QUOTED", value='it\'s "$HOME" `x`')
     _, token = token_issue(project=world.web, name="ci")
