@@ -129,8 +129,10 @@ class ProjectTokenAuthentication(BaseAuthentication):
         prefix: str = "",
         token: ProjectToken | None = None,
     ) -> None:
-        failures.fail(request)
+        wait = failures.fail(request)
         record_denied(request, reason, prefix=prefix, token=token)
+        if wait is not None:  # one failure too many: the answer is 429, not why it failed
+            raise exceptions.Throttled(wait)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="orgenv"'

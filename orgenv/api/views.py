@@ -41,6 +41,7 @@ from .authentication import HasProjectToken, ProjectTokenAuthentication
 from .renderers import RUNNER_RENDERERS, FormatParameter
 from .serializers import DetailSerializer, EnvironmentSerializer
 from .throttling import MemberRateThrottle, TokenRateThrottle
+from .unavailable import is_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,11 @@ class OrgenvAPIView(APIView):
     def finalize_response(
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
-        # Errors are JSON whatever format was asked for: runners parse `detail`.
-        if isinstance(response, Response) and response.status_code >= 400:
+        # Errors are JSON whatever format was asked for: runners parse `detail`. So is the
+        # description OPTIONS answers (the text formats render environments only).
+        if isinstance(response, Response) and (
+            response.status_code >= 400 or request.method == "OPTIONS"
+        ):
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -121,6 +125,9 @@ ERRORS = {
     (500, "application/json"): OpenApiResponse(
         DetailSerializer, "The access event could not be written."
     ),
+    (503, "application/json"): OpenApiResponse(
+        DetailSerializer, "The database or the cache cannot be reached; see Retry-After."
+    ),
 }
 
 
@@ -176,7 +183,9 @@ class RunnerEnvironmentView(OrgenvAPIView):
                 request=request,
                 detail={"format": fmt},
             )
-        except (DatabaseError, DecryptionError):
+        except (DatabaseError, DecryptionError) as exc:
+            if is_unreachable(exc):
+                raise  # 503, try again (orgenv.api.unavailable)
             logger.exception("Resolution of %s for token %s failed", project, token.prefix)
             raise ResolutionFailed() from None
         return answer(delivery, ETag=etag)
@@ -199,6 +208,7 @@ class MemberEnvironmentView(OrgenvAPIView):
             403: OpenApiResponse(DetailSerializer, "Not signed in."),
             404: OpenApiResponse(DetailSerializer, "No such project among yours."),
             500: ERRORS[(500, "application/json")],
+            503: ERRORS[(503, "application/json")],
         },
     )
     def get(self, request: Request, org: str, project: str) -> Response:
@@ -215,7 +225,9 @@ class MemberEnvironmentView(OrgenvAPIView):
                 request=request,
                 detail={"secrets_shown": show_secrets},
             )
-        except (DatabaseError, DecryptionError):
+        except (DatabaseError, DecryptionError) as exc:
+            if is_unreachable(exc):
+                raise  # 503, try again (orgenv.api.unavailable)
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
         return answer(delivery)

@@ -70,8 +70,9 @@ def resolution_deliver(
 ) -> Delivery:
     """Decrypt the winning values (secret ones only when `secrets`), record the event, and
     return it with the payload."""
+    current = layers.as_of is None  # a past value is decrypted without being cached
     values = {
-        name: reveal(resolved) if secrets or not resolved.is_secret else None
+        name: reveal(resolved, cache=current) if secrets or not resolved.is_secret else None
         for name, resolved in layers.resolution.variables.items()
     }
     event = resolution_record(

@@ -36,6 +36,7 @@ from orgenv.resolution import (
     group_source,
     resolve,
 )
+from orgenv.selectors.snapshot import one_snapshot
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,12 @@ def _fetch(queryset: QuerySet) -> list[tuple]:
 
 def load_layers(project: Project) -> ProjectLayers:
     """Two queries whatever the number of groups: groups (with how they reach the project),
-    then their variables together with the project's variables."""
+    then their variables together with the project's variables, both in one snapshot."""
+    with one_snapshot():
+        return _load_layers(project)
+
+
+def _load_layers(project: Project) -> ProjectLayers:
     through_projects = VariableGroup.projects.through
     through_teams = VariableGroup.teams.through
     team_projects = Project.teams.through
@@ -182,12 +188,17 @@ def load_layers(project: Project) -> ProjectLayers:
 _TABLES = {"v": Variable._meta.db_table, "p": ProjectVariable._meta.db_table}
 
 
-def reveal(item: Resolved | Definition) -> str:
-    """The plaintext of one resolved value or definition (decrypted once per process)."""
+def reveal(item: Resolved | Definition, *, cache: bool = True) -> str:
+    """The plaintext of one resolved value or definition. A current value is decrypted once
+    per process while it stays current (crypto.plaintexts); pass cache=False for a past one."""
     kind, row = item.ref
-    return crypto.decrypt(item.value, table=_TABLES[kind], row=row)
+    return crypto.decrypt(item.value, table=_TABLES[kind], row=row, cache=cache)
 
 
 def plaintext(layers: ProjectLayers) -> dict[str, str]:
     """The plaintext of every winning value, by name: what a runner receives."""
-    return {name: reveal(resolved) for name, resolved in layers.resolution.variables.items()}
+    current = layers.as_of is None
+    return {
+        name: reveal(resolved, cache=current)
+        for name, resolved in layers.resolution.variables.items()
+    }

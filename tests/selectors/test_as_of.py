@@ -18,7 +18,11 @@ from tests.conftest import make_group
 
 
 def _env(layers) -> dict[str, tuple[str, bool, str]]:
-    return {n: (reveal(r), r.is_secret, r.source) for n, r in layers.resolution.variables.items()}
+    past = layers.as_of is not None
+    return {
+        n: (reveal(r, cache=not past), r.is_secret, r.source)
+        for n, r in layers.resolution.variables.items()
+    }
 
 
 class Snapshots:

@@ -72,11 +72,12 @@ class Command(OrgenvCommand):
         self.stdout.write(render(options["format"], delivery.payload), ending="")
 
 
-def _shown(item: Resolved | Definition, show_secrets: bool) -> str:
-    """A value as --explain prints it; a masked secret is never decrypted."""
+def _shown(item: Resolved | Definition, show_secrets: bool, *, past: bool) -> str:
+    """A value as --explain prints it; a masked secret is never decrypted, a past one never
+    cached."""
     if item.is_secret and not show_secrets:
         return MASK
-    return repr(reveal(item))
+    return repr(reveal(item, cache=not past))
 
 
 def explain(layers: ProjectLayers, *, show_secrets: bool = False) -> str:
@@ -85,13 +86,16 @@ def explain(layers: ProjectLayers, *, show_secrets: bool = False) -> str:
     label = project.environment or "no environment label"
     lines = [f"{project.organization.slug}/{project.slug} ({label})", "", "Variables:"]
     resolution = layers.resolution
+    past = layers.as_of is not None
     if not resolution.variables:
         lines.append("  (none)")
     for name, resolved in resolution.variables.items():
         secret = " [secret]" if resolved.is_secret else ""
-        lines.append(f"  {name} = {_shown(resolved, show_secrets)}  from {resolved.source}{secret}")
+        shown = _shown(resolved, show_secrets, past=past)
+        lines.append(f"  {name} = {shown}  from {resolved.source}{secret}")
         for definition in resolved.shadowed:
-            lines.append(f"      shadows {definition.source}: {_shown(definition, show_secrets)}")
+            shown = _shown(definition, show_secrets, past=past)
+            lines.append(f"      shadows {definition.source}: {shown}")
     lines += ["", "Groups:"]
     if not layers.groups:
         lines.append("  (the organization has no groups)")
