@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
 
@@ -48,10 +49,17 @@ def world(db) -> World:
 @pytest.fixture
 def fresh_throttles():
     """Throttle counters live in the cache, which outlives a test: start and end each test
-    of the API with none, so requests of one test never count against the next."""
-    cache.clear()
+    of the API with none, so requests of one test never count against the next.
+
+    Only the local-memory cache of the test settings is cleared, the very object seen at
+    set-up: a test that switches to the shared Redis (under a key prefix of its own) tears
+    down before this fixture, and clearing Redis then would flush every other session's
+    keys."""
+    local = caches["default"]
+    assert isinstance(local, LocMemCache), "the test settings must use the local-memory cache"
+    local.clear()
     yield
-    cache.clear()
+    local.clear()
 
 
 def make_group(
