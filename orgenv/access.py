@@ -20,6 +20,7 @@ from django.db.models import BooleanField, Exists, Model, OuterRef, Q, QuerySet,
 
 from .models import (
     AuditEvent,
+    Invitation,
     Membership,
     Organization,
     Project,
@@ -36,6 +37,7 @@ User = AbstractBaseUser | AnonymousUser
 ORGANIZATION_PATH: dict[type[Model], str] = {
     Organization: "pk",
     Membership: "organization",
+    Invitation: "organization",
     Team: "organization",
     Project: "organization",
     VariableGroup: "organization",

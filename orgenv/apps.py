@@ -9,4 +9,5 @@ class OrgenvConfig(AppConfig):
     def ready(self) -> None:
         # Importing registers checks and signal receivers (grants, audit).
         from . import checks, signals  # noqa: F401
+        from .accounts import receivers as account_receivers  # noqa: F401
         from .audit import receivers  # noqa: F401

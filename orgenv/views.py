@@ -19,8 +19,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from orgenv.people.selectors import invitations_for
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 from orgenv.selectors.reach import environment_counts
+from orgenv.selectors.world import why_name
 
 from . import access
 from .models import Organization, Project
@@ -79,7 +81,9 @@ def home(request: HttpRequest) -> HttpResponse:
         )
         for organization, items in groupby(projects, key=lambda p: p.organization)
     ]
-    return render(request, "orgenv/home.html", {"organizations": organizations})
+    invitations = list(invitations_for(request.user))
+    context = {"organizations": organizations, "invitations": invitations}
+    return render(request, "orgenv/home.html", context)
 
 
 @never_cache
@@ -101,6 +105,15 @@ def environment(request: HttpRequest, org: str, project: str) -> HttpResponse:
         else [],
         "project_edit_url": _admin_url("project", project_obj.pk) if is_admin else "",
     }
+    asked = request.GET.get("why", "").strip()
+    if asked:
+        why = why_name(project_obj, asked[:255])
+        context.update(
+            why=why,
+            why_asked=asked[:255],
+            why_causes=[c.shown(admin=is_admin) for c in why.causes],
+            why_steps=why.steps_for(admin=is_admin),
+        )
     return render(request, "orgenv/environment.html", context)
 
 

@@ -104,14 +104,15 @@ def test_home_shows_environment_labels_and_counts(acme: World) -> None:
     assert ">production<" in page and ">staging<" in page
 
 
-@pytest.mark.parametrize(("persona", "queries"), [("bob", 10), ("alice", 12)])
+@pytest.mark.parametrize(("persona", "queries"), [("bob", 11), ("alice", 13)])
 def test_home_runs_a_constant_number_of_queries(
     acme: World, django_assert_num_queries, persona: str, queries: int
 ) -> None:
     # session, user; (alice: administered organization ids); readable projects; reach:
     # projects, groups, group→project, group→team, project→team; group variable names;
-    # project variable names; (alice: the header's administered organizations). bob is not
-    # staff, so orgenv.access has no admin membership to ask about.
+    # project variable names; pending invitations (orgenv.people); (alice: the header's
+    # administered organizations). bob is not staff, so orgenv.access has no admin
+    # membership to ask about.
     client = signed_in(getattr(acme, persona))
     with django_assert_num_queries(queries):
         assert client.get("/").status_code == 200

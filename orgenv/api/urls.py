@@ -1,7 +1,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from .views import MemberEnvironmentView, RunnerEnvironmentView
+from .reveal import RevealView
+from .views import MemberEnvironmentView, MemberWhyView, RunnerEnvironmentView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -12,5 +13,15 @@ urlpatterns = [
         "v1/projects/<slug:org>/<slug:project>/environment",
         MemberEnvironmentView.as_view(),
         name="api-member-environment",
+    ),
+    path(
+        "v1/projects/<slug:org>/<slug:project>/secrets/<str:name>/reveal",
+        RevealView.as_view(),
+        name="api-reveal",
+    ),
+    path(
+        "v1/projects/<slug:org>/<slug:project>/why/<str:name>",
+        MemberWhyView.as_view(),
+        name="api-member-why",
     ),
 ]

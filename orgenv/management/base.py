@@ -46,11 +46,15 @@ class OrgenvCommand(BaseCommand):
             return super().execute(*args, **options)
 
 
-LABEL_EXAMPLES = {"PROJECT": "acme/production_db", "GROUP": "acme/production"}
+LABEL_EXAMPLES = {
+    "PROJECT": "acme/production_db",
+    "GROUP": "acme/production",
+    "GROUP or ORG/PROJECT": "acme/production",
+}
 
 
 def parse_label(label: str, what: str = "PROJECT") -> tuple[str, str]:
-    """ORG/NAME split in two (`what` is PROJECT or GROUP), or a CommandError showing the
+    """ORG/NAME split in two (`what`: a key of LABEL_EXAMPLES), or a CommandError showing the
     expected shape. The one label parser of every command."""
     org, slash, name = label.partition("/")
     if not slash or not org or not name or "/" in name:

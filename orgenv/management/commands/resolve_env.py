@@ -1,5 +1,5 @@
 """resolve_env ORG/PROJECT [--format json|dotenv|shell] [--explain] [--show-secrets]
-                        [--as-of ISO8601]
+                        [--as-of ISO8601] [--why NAME]
 
 Prints a project's effective environment. json, dotenv and shell print every value, secrets
 included: they are what an execution would receive, for an operator who already holds the
@@ -19,6 +19,7 @@ from orgenv.models import Project
 from orgenv.resolution import Definition, Resolved
 from orgenv.selectors.as_of import AsOfError, find_project, layers_as_of, parse_when
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.selectors.world import why_name
 
 
 class Command(OrgenvCommand):
@@ -37,6 +38,12 @@ class Command(OrgenvCommand):
             "--show-secrets",
             action="store_true",
             help="with --explain, print secret values instead of masking them",
+        )
+        parser.add_argument(
+            "--why",
+            metavar="NAME",
+            help="explain whether NAME reaches the project and why (or why not), and what an "
+            "admin would do; exit status 0 when it reaches, 1 when it does not",
         )
         parser.add_argument(
             "--as-of",
@@ -59,6 +66,14 @@ class Command(OrgenvCommand):
             raise CommandError(str(error)) from None
 
     def handle(self, *args: object, **options: object) -> None:
+        if options.get("why"):
+            if options.get("as_of"):
+                raise CommandError("--why explains the environment as it is now: drop --as-of.")
+            why = why_name(project_from_label(options["project"]), options["why"])
+            self.stdout.write("\n".join(why.lines(admin=True)))
+            if not why.reaches:
+                raise SystemExit(1)
+            return
         layers = self.load_layers(options["project"], options.get("as_of"))
         detail = {
             "format": "explain" if options["explain"] else options["format"],
