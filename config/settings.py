@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Database or cache unreachable: 503 with Retry-After, JSON under /api/.
     "orgenv.api.unavailable.BackendUnavailableMiddleware",
+    # Records this server's key ring for rotate_keys (orgenv.rotation).
+    "orgenv.rotation.Heartbeat",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -268,10 +270,24 @@ AXES_VERBOSE = False
 # A locked-out sign-in gets a page in the site's layout that says why and for how long.
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
+# How this process names itself to rotate_keys; host:pid when empty.
+SERVER_NAME = env.str("SERVER_NAME", default="")
+# How often (at most) a serving process records its key ring for rotate_keys; 0: never.
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=10)
+
 # Memory for decrypted current values, per process (orgenv.crypto.PlaintextCache).
 DECRYPTION_CACHE_BYTES = env.int("DECRYPTION_CACHE_BYTES", default=32 * 1024 * 1024)
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+
+# A new project token expires after this many days unless its issuer asks for another
+# lifetime or, explicitly, for none (issue_token --never-expires, "Never expires").
+TOKEN_DEFAULT_DAYS = env.int("TOKEN_DEFAULT_DAYS", default=90)
+if TOKEN_DEFAULT_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"TOKEN_DEFAULT_DAYS must be a number of days of at least 1, not {TOKEN_DEFAULT_DAYS}: "
+        "a token that should never expire is issued so explicitly."
+    )
 
 # TOTP: the name authenticator apps show beside the code.
 OTP_TOTP_ISSUER = "orgenv"

@@ -41,6 +41,10 @@ class ProjectRef:
     slug: str
     environment: str
 
+    @property
+    def pk(self) -> int:  # read like the model instance it stands for
+        return self.id
+
 
 @dataclass(frozen=True)
 class GroupRef:
@@ -50,6 +54,10 @@ class GroupRef:
     priority: int
     environment: str
     access: str
+
+    @property
+    def pk(self) -> int:  # read like the model instance it stands for
+        return self.id
 
 
 @dataclass
