@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
@@ -38,7 +39,7 @@ def current_actor() -> Actor | None:
     return _current.get()
 
 
-def history_user(instance: object = None, request: object = None, **kwargs: object):  # type: ignore[no-untyped-def]
+def history_user(instance: object = None, request: object = None, **kwargs: object) -> Any:
     """simple-history's get_user: the explicit actor's user, else the request's user."""
     actor = _current.get()
     if actor is not None:

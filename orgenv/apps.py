@@ -7,9 +7,8 @@ class OrgenvConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Importing registers checks, signal receivers (grants, audit) and the audit admin.
+        # Importing registers checks and signal receivers (grants, audit).
         from . import checks, signals  # noqa: F401
         from .accounts import receivers as account_receivers  # noqa: F401
-        from .admin import audit  # noqa: F401
         from .audit import receivers  # noqa: F401
         from .operations import metrics  # noqa: F401  (its counters' receivers)

@@ -14,13 +14,16 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import FieldError
 from django.core.signals import setting_changed
 from django.db import models
-from django.db.models import ExpressionWrapper, F
+from django.db.models import ExpressionWrapper, F, Lookup, Transform
+from django.db.models.options import Options
 from django.dispatch import Signal, receiver
 
 _lock = threading.Lock()
@@ -79,11 +82,33 @@ class Undecryptable:
         """The note shown in place of the value: what is wrong, and which row."""
         return f"{UNDECRYPTABLE}: {self.table} id {self.row}"
 
-    def _refuse(self, *args: object) -> object:
+    # Every use as text fails loudly, naming the table and column.
+    def __str__(self) -> str:
         raise self.error()
 
-    __str__ = __len__ = __iter__ = __hash__ = __add__ = __radd__ = _refuse  # type: ignore
-    encode = replace = strip = _refuse
+    def __len__(self) -> int:
+        raise self.error()
+
+    def __iter__(self) -> Iterator[str]:
+        raise self.error()
+
+    def __hash__(self) -> int:
+        raise self.error()
+
+    def __add__(self, other: object) -> str:
+        raise self.error()
+
+    def __radd__(self, other: object) -> str:
+        raise self.error()
+
+    def encode(self, *args: object, **kwargs: object) -> bytes:
+        raise self.error()
+
+    def replace(self, *args: object, **kwargs: object) -> str:
+        raise self.error()
+
+    def strip(self, *args: object, **kwargs: object) -> str:
+        raise self.error()
 
     def __eq__(self, other: object) -> bool:
         return False
@@ -248,7 +273,7 @@ class EncryptedTextField(models.TextField):
         except DecryptionError:
             return Undecryptable(self.model._meta.db_table, self.column, value)
 
-    def get_lookup(self, lookup_name: str):  # type: ignore[override]
+    def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
         if lookup_name != "isnull":
             raise FieldError(
                 f"{self.model.__name__}.{self.name} is encrypted: only isnull lookups are "
@@ -256,7 +281,7 @@ class EncryptedTextField(models.TextField):
             )
         return super().get_lookup(lookup_name)
 
-    def get_transform(self, lookup_name: str):  # type: ignore[override]
+    def get_transform(self, lookup_name: str) -> type[Transform] | None:
         return None
 
 
@@ -265,12 +290,14 @@ class DecryptsLoudly:
     Undecryptable that knows its row, so that every use of it as text fails naming the
     table and id, while the row itself can still be listed, overwritten and deleted."""
 
+    _meta: Options
+
     @classmethod
-    def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
+    def from_db(cls, db: str | None, field_names: list[str], values: list[Any]) -> Any:
         for value in values:
             if isinstance(value, Undecryptable) and cls._meta.pk.attname in field_names:
                 value.row = values[field_names.index(cls._meta.pk.attname)]
-        return super().from_db(db, field_names, values)  # type: ignore[misc]
+        return super().from_db(db, field_names, values)
 
 
 def stored_token(field: str) -> ExpressionWrapper:

@@ -5,6 +5,7 @@ orgenv.access."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -472,10 +473,10 @@ class AuditEvent(models.Model):
             f"{self.get_kind_display()} by {self.actor or 'unknown'} at {self.at:%Y-%m-%d %H:%M:%S}"
         )
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not kwargs.get("force_insert"):
             raise ValidationError("Audit events are append-only: they cannot be changed.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValidationError("Audit events are append-only: prune_audit removes old ones.")

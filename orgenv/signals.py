@@ -3,12 +3,12 @@ shell): a grant never crosses organizations and never breaks the environment gua
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
-from simple_history.signals import pre_create_historical_record
 
-from .actors import current_actor
 from .models import Project, Team, VariableGroup
 from .validators import environment_guard_errors
 
@@ -21,7 +21,15 @@ def _check_same_org(owner_org_id: int, model: type, pks: set[int], what: str) ->
 
 
 @receiver(m2m_changed, sender=VariableGroup.projects.through)
-def group_projects_changed(sender, instance, action, reverse, model, pk_set, **kwargs):  # type: ignore[no-untyped-def]
+def group_projects_changed(
+    sender: type,
+    instance: Any,
+    action: str,
+    reverse: bool,
+    model: type,
+    pk_set: set[int] | None,
+    **kwargs: Any,
+) -> None:
     if action != "pre_add" or not pk_set:
         return
     if reverse:  # project.granted_groups.add(group, …)
@@ -44,7 +52,15 @@ def group_projects_changed(sender, instance, action, reverse, model, pk_set, **k
 
 
 @receiver(m2m_changed, sender=VariableGroup.teams.through)
-def group_teams_changed(sender, instance, action, reverse, model, pk_set, **kwargs):  # type: ignore[no-untyped-def]
+def group_teams_changed(
+    sender: type,
+    instance: Any,
+    action: str,
+    reverse: bool,
+    model: type,
+    pk_set: set[int] | None,
+    **kwargs: Any,
+) -> None:
     if action != "pre_add" or not pk_set:
         return
     if reverse:
@@ -54,20 +70,18 @@ def group_teams_changed(sender, instance, action, reverse, model, pk_set, **kwar
 
 
 @receiver(m2m_changed, sender=Project.teams.through)
-def project_teams_changed(sender, instance, action, reverse, model, pk_set, **kwargs):  # type: ignore[no-untyped-def]
+def project_teams_changed(
+    sender: type,
+    instance: Any,
+    action: str,
+    reverse: bool,
+    model: type,
+    pk_set: set[int] | None,
+    **kwargs: Any,
+) -> None:
     if action != "pre_add" or not pk_set:
         return
     if reverse:
         _check_same_org(instance.organization_id, Project, pk_set, "Project")
     else:
         _check_same_org(instance.organization_id, Team, pk_set, "Team")
-
-
-@receiver(pre_create_historical_record)
-def attribute_history(sender, history_instance, **kwargs):  # type: ignore[no-untyped-def]
-    """Every history row says who acted, even when no user did (a command, a runner)."""
-    actor = current_actor()
-    if actor is not None:
-        history_instance.history_actor = actor.label
-    elif history_instance.history_user is not None:
-        history_instance.history_actor = history_instance.history_user.get_username()

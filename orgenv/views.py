@@ -1,13 +1,9 @@
 """Member pages: thin and read-only (README "Who sees what").
 
-Who may read a project is decided by orgenv.access.projects_for: the projects a user belongs
-to (directly or through a team) and every project of an organization they administer. Any
-other project, of any organization, existing or not, answers 404: a page never confirms that
-a project the reader may not see exists.
-
-Secret values never reach these pages, not even for organization admins: the pages are for
-reading, the admin is for changing. Resolutions hold ciphertext; only public
-values are decrypted, one by one, with selectors.reveal.
+Who may read a project is orgenv.access's answer (projects_for, project_access); any other
+project, of any organization, existing or not, answers 404, so a page never confirms that a
+project the reader may not see exists. Secret values never reach these pages, not even for
+organization admins: resolutions hold ciphertext, and only public values are revealed.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ from django.views.decorators.cache import never_cache
 
 from orgenv.people.selectors import invitations_for
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal_for_display
+from orgenv.selectors.reach import environment_counts
 from orgenv.selectors.world import why_name
 
 from . import access
@@ -69,25 +66,21 @@ class VariableRow(ShownDefinition):
 @never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = access.projects_for(request.user).select_related("organization")
-    projects = projects.order_by("organization__slug", "slug")
+    projects = list(
+        access.projects_for(request.user)
+        .select_related("organization")
+        .order_by("organization__slug", "slug")
+    )
     admin_ids = access.admin_organization_ids(request.user)
-    organizations = []
-    for organization, items in groupby(projects, key=lambda p: p.organization):
-        summaries = []
-        for project in items:
-            # Two queries per project, nothing decrypted: only names and flags are counted.
-            resolution = load_layers(project).resolution
-            summaries.append(
-                ProjectSummary(
-                    project,
-                    variables=len(resolution.variables),
-                    secrets=len(resolution.secrets),
-                )
-            )
-        organizations.append(
-            OrganizationProjects(organization, organization.pk in admin_ids, summaries)
+    counts = environment_counts(projects)  # names and flags only, nothing decrypted
+    organizations = [
+        OrganizationProjects(
+            organization,
+            organization.pk in admin_ids,
+            [ProjectSummary(p, *counts[p.pk]) for p in items],
         )
+        for organization, items in groupby(projects, key=lambda p: p.organization)
+    ]
     invitations = list(invitations_for(request.user))
     context = {"organizations": organizations, "invitations": invitations}
     return render(request, "orgenv/home.html", context)

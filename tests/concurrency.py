@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection, connections
 
@@ -30,7 +31,7 @@ class Interleaving:
 def in_other_connection(action: Callable[[], object], *, timeout: float = 60) -> float:
     """Run `action` in another thread, hence on another database connection; re-raise what
     it raised; return how long it took."""
-    outcome: list[object] = []
+    outcome: list[float | BaseException] = []
 
     def target() -> None:
         started = time.monotonic()
@@ -47,9 +48,10 @@ def in_other_connection(action: Callable[[], object], *, timeout: float = 60) ->
     thread.join(timeout)
     if thread.is_alive():
         raise AssertionError(f"the other connection did not finish within {timeout} s")
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]  # type: ignore[return-value]
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 @contextlib.contextmanager
@@ -60,7 +62,9 @@ def between_statements(
     run `action` on another connection before going on."""
     record = Interleaving()
 
-    def wrapper(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def wrapper(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+    ) -> Any:
         result = execute(sql, params, many, context)
         if matches(sql) and (times is None or record.runs < times):
             record.runs += 1

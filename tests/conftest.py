@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
 
@@ -42,6 +44,22 @@ def world(db) -> World:
     web.members.add(bob)
     globex_app = Project.objects.create(organization=globex, slug="app", name="App")
     return World(acme, globex, alice, bob, charlie, web, globex_app)
+
+
+@pytest.fixture
+def fresh_throttles():
+    """Throttle counters live in the cache, which outlives a test: start and end each test
+    of the API with none, so requests of one test never count against the next.
+
+    Only the local-memory cache of the test settings is cleared, the very object seen at
+    set-up: a test that switches to the shared Redis (under a key prefix of its own) tears
+    down before this fixture, and clearing Redis then would flush every other session's
+    keys."""
+    local = caches["default"]
+    assert isinstance(local, LocMemCache), "the test settings must use the local-memory cache"
+    local.clear()
+    yield
+    local.clear()
 
 
 def make_group(
@@ -77,3 +95,18 @@ def pytest_sessionfinish(session, exitstatus):
         (out / connection.vendor).write_text(
             f"{session.testscollected} tests passed on {connection.vendor}\n"
         )
+
+
+def production_group(
+    world: World, *, variables: dict[str, str] | None = None, secrets: dict[str, str] | None = None
+) -> VariableGroup:
+    """acme's `production` group, labelled production and granted to web (bob's project):
+    the group most tests resolve."""
+    return make_group(
+        world.acme,
+        "production",
+        environment="production",
+        projects=[world.web],
+        variables=variables,
+        secrets=secrets,
+    )

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from . import groups, organizations, projects, tokens  # noqa: F401  (registers the admins)
+from . import audit, groups, organizations, projects, tokens  # noqa: F401  (registers the admins)
 
 admin.site.site_header = "orgenv administration"
 admin.site.site_title = "orgenv"

@@ -1,7 +1,7 @@
 """The AuditEvent admin: view only, scoped to the user's organizations (orgenv.access).
 
-Registered from OrgenvConfig.ready. No add, change or delete permission for anyone, the
-superuser included: the records are append-only (see AuditEvent and prune_audit).
+No add, change or delete permission for anyone, the superuser included: the records are
+append-only (see AuditEvent and prune_audit).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from orgenv import access
 from orgenv.models import AuditEvent
 
 
+@admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("at", "kind", "actor", "organization_slug", "project_slug", "group_name")
     list_filter = ("kind",)
@@ -44,7 +45,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
-
-
-if not admin.site.is_registered(AuditEvent):
-    admin.site.register(AuditEvent, AuditEventAdmin)

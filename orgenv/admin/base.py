@@ -29,10 +29,6 @@ from orgenv import access
 from orgenv.admin.history import CensoredHistoryAdmin
 from orgenv.models import Membership, Organization
 
-# The one place the history base class is chosen: the audit work swaps in an admin that
-# censors values on history pages, and every orgenv admin follows.
-HistoryAdmin = CensoredHistoryAdmin
-
 _ORG_IDS = "_orgenv_admin_org_ids"
 _FORM_OBJECT = "_orgenv_form_object"
 
@@ -101,7 +97,7 @@ def _form_organization_id(request: HttpRequest) -> int | None:
     return access.organization_of(obj)
 
 
-class ScopedChoicesMixin:
+class ScopedChoicesMixin(admin.options.BaseModelAdmin):
     """Foreign-key and many-to-many choices limited to what the user administers, and to
     the edited object's own organization once it has one."""
 
@@ -131,13 +127,13 @@ class ScopedChoicesMixin:
                 # The organization is already chosen (the workspace's "Add" link, or the
                 # only one the user administers): no "---------" to pick first.
                 kwargs["empty_label"] = None
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         choices = self.scoped_choices(db_field.related_model, request)
         if choices is not None:
             kwargs["queryset"] = choices
-        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class OrgScopedForm(forms.ModelForm):
@@ -193,7 +189,7 @@ class OrgScopedForm(forms.ModelForm):
                 )
 
 
-class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
+class OrgScopedAdmin(ScopedChoicesMixin, CensoredHistoryAdmin):
     """Base of every orgenv model admin (see the module docstring)."""
 
     form = OrgScopedForm

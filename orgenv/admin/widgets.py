@@ -39,7 +39,7 @@ class Picker(forms.CheckboxSelectMultiple):
 
     def create_option(
         self, name: str, value: Any, label: Any, selected: bool, *args: Any, **kw: Any
-    ):  # type: ignore[no-untyped-def]
+    ) -> dict[str, Any]:
         option = super().create_option(name, value, label, selected, *args, **kw)
         instance = getattr(value, "instance", None)
         if instance is not None:
@@ -78,7 +78,7 @@ class GuardedPicker(Picker):
 
     def create_option(
         self, name: str, value: Any, label: Any, selected: bool, *args: Any, **kw: Any
-    ):  # type: ignore[no-untyped-def]
+    ) -> dict[str, Any]:
         option = super().create_option(name, value, label, selected, *args, **kw)
         instance = getattr(value, "instance", None)
         if instance is None:

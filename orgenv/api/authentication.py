@@ -8,6 +8,7 @@ client address (orgenv.api.throttling.AuthFailureThrottle).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, transaction
@@ -120,7 +121,14 @@ class ProjectTokenAuthentication(BaseAuthentication):
             exposed = True
         return exposed
 
-    def _fail(self, request, failures, reason, prefix="", token=None) -> None:  # type: ignore[no-untyped-def]
+    def _fail(
+        self,
+        request: Request,
+        failures: AuthFailureThrottle,
+        reason: str,
+        prefix: str = "",
+        token: ProjectToken | None = None,
+    ) -> None:
         wait = failures.fail(request)
         record_denied(request, reason, prefix=prefix, token=token)
         if wait is not None:  # one failure too many: the answer is 429, not why it failed
@@ -141,7 +149,7 @@ class ProjectTokenScheme(OpenApiAuthenticationExtension):
     target_class = ProjectTokenAuthentication
     name = "projectToken"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         scheme = build_bearer_security_scheme_object(
             header_name="Authorization", token_prefix="Bearer"
         )

@@ -35,12 +35,12 @@ def _unreachable_errors() -> tuple[type[BaseException], ...]:
 UNREACHABLE = _unreachable_errors()
 
 
-def is_unreachable(exc: BaseException) -> bool:
+def is_unreachable(exc: BaseException | None) -> bool:
     """Whether `exc` says a backend could not be reached (also when it caused `exc`)."""
     while exc is not None:
         if isinstance(exc, UNREACHABLE):
             return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        exc = exc.__cause__ or exc.__context__
     return False
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -60,7 +62,9 @@ class ResolutionFailed(exceptions.APIException):
 class OrgenvAPIView(APIView):
     content_negotiation_class = FormatParameter
 
-    def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         # Errors are JSON whatever format was asked for: runners parse `detail`. So is the
         # description OPTIONS answers (the text formats render environments only).
         if isinstance(response, Response) and (

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 from orgenv.actors import current_actor, current_request
 from orgenv.models import AuditEvent, Organization, Project, ProjectToken, VariableGroup
@@ -15,7 +16,7 @@ from orgenv.models import AuditEvent, Organization, Project, ProjectToken, Varia
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
 
-def client_address(request: HttpRequest | None) -> str | None:
+def client_address(request: HttpRequest | Request | None) -> str | None:
     """The caller's address: REMOTE_ADDR, or, behind ORGENV_TRUSTED_PROXIES proxies, the
     address the outermost trusted proxy saw. X-Forwarded-For is ignored otherwise, because
     any client can write it. One rule for sign-ins, audit events and rate limits alike."""
@@ -39,9 +40,10 @@ def record(
     *,
     actor: str | None = None,
     user: Any = None,
-    request: HttpRequest | None = None,
+    request: HttpRequest | Request | None = None,
     organization: Organization | None = None,
     project: Project | None = None,
+    project_slug: str = "",
     group: VariableGroup | None = None,
     token: ProjectToken | None = None,
     token_prefix: str = "",
@@ -55,7 +57,8 @@ def record(
     user of the current request); the token's prefix and name and its project; the project's
     organization; the group's name and organization; slugs kept as text so the record stays
     readable after deletes; the address and user agent of `request`. `token_prefix` alone
-    serves a rejected token whose row is unknown."""
+    serves a rejected token whose row is unknown, `project_slug` alone a project deleted
+    since (resolve_env --as-of)."""
     current = current_actor()
     if user is None and current is not None:
         user = current.user
@@ -86,7 +89,7 @@ def record(
         organization=organization,
         organization_slug=organization.slug if organization is not None else "",
         project=project,
-        project_slug=project.slug if project is not None else "",
+        project_slug=project.slug if project is not None else project_slug,
         group_name=group.name if group is not None else "",
         token=token,
         token_prefix=token_prefix,

@@ -1,4 +1,5 @@
-"""Receivers that feed the audit log: sign-ins, and grant changes simple-history misses.
+"""Receivers that feed the audit log: who acted on each history row, sign-ins, and grant
+changes simple-history misses.
 
 Connected from OrgenvConfig.ready (importing this module registers them).
 
@@ -17,7 +18,9 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models.signals import m2m_changed, post_delete, pre_delete
 from django.dispatch import receiver
 from django.http import HttpRequest
+from simple_history.signals import pre_create_historical_record
 
+from orgenv.actors import current_actor
 from orgenv.audit.events import record
 from orgenv.models import AuditEvent, Membership, Project, Team, VariableGroup
 
@@ -93,12 +96,16 @@ def _reverse_grant_changed(
 
 
 @receiver(m2m_changed, sender=VariableGroup.projects.through, dispatch_uid="orgenv_grant_p")
-def project_side_grant_changed(sender, instance, action, reverse, pk_set, **kwargs):  # type: ignore[no-untyped-def]
+def project_side_grant_changed(
+    sender: type, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     _reverse_grant_changed(instance, action, reverse, pk_set, "project_id", sender)
 
 
 @receiver(m2m_changed, sender=VariableGroup.teams.through, dispatch_uid="orgenv_grant_t")
-def team_side_grant_changed(sender, instance, action, reverse, pk_set, **kwargs):  # type: ignore[no-untyped-def]
+def team_side_grant_changed(
+    sender: type, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     _reverse_grant_changed(instance, action, reverse, pk_set, "team_id", sender)
 
 
@@ -127,7 +134,9 @@ def _record_project_history(project_ids: set[int]) -> None:
 
 
 @receiver(m2m_changed, sender=Project.teams.through, dispatch_uid="orgenv_team_projects")
-def team_side_project_link_changed(sender, instance, action, reverse, pk_set, **kwargs):  # type: ignore[no-untyped-def]
+def team_side_project_link_changed(
+    sender: type, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     """`team.projects.add(project)` (apply_config does it) is the reverse side of
     Project.teams: simple-history records nothing for the project, and a past environment
     would miss the groups granted to that team."""
@@ -141,3 +150,13 @@ def team_side_project_link_changed(sender, instance, action, reverse, pk_set, **
         _record_project_history(getattr(instance, "_orgenv_cleared_projects", set()))
     elif action in ("post_add", "post_remove") and pk_set:
         _record_project_history(set(pk_set))
+
+
+@receiver(pre_create_historical_record)
+def attribute_history(sender: type, history_instance: Any, **kwargs: Any) -> None:
+    """Every history row says who acted, even when no user did (a command, a runner)."""
+    actor = current_actor()
+    if actor is not None:
+        history_instance.history_actor = actor.label
+    elif history_instance.history_user is not None:
+        history_instance.history_actor = history_instance.history_user.get_username()

@@ -13,10 +13,11 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 from orgenv.audit import events
 from orgenv.formats import environment_payload
-from orgenv.models import AuditEvent, ProjectToken
+from orgenv.models import AuditEvent, Project, ProjectToken
 from orgenv.selectors.layers import ProjectLayers, reveal
 
 
@@ -33,12 +34,15 @@ def resolution_record(
     actor: str | None = None,
     user: Any = None,
     token: ProjectToken | None = None,
-    request: HttpRequest | None = None,
+    request: HttpRequest | Request | None = None,
 ) -> AuditEvent:
     """The access event of one resolution (names and sources, never a value), committed or
     rolled back alone before any answer. Alone, it records a fetch that delivers nothing
     (a 304, an --explain)."""
-    project = layers.project
+    project: Project | None = layers.project
+    organization = layers.project.organization
+    if layers.as_of is not None and not Project.objects.filter(pk=project.pk).exists():
+        project = None  # deleted since: the event keeps its slug only
     with transaction.atomic():
         return events.record(
             AuditEvent.Kind.RESOLUTION,
@@ -46,7 +50,8 @@ def resolution_record(
             user=user,
             token=token,
             project=project,
-            organization=project.organization,
+            project_slug=layers.project.slug,
+            organization=organization,
             variables=layers.resolution.sources,
             request=request,
             detail=detail,
@@ -61,12 +66,13 @@ def resolution_deliver(
     actor: str | None = None,
     user: Any = None,
     token: ProjectToken | None = None,
-    request: HttpRequest | None = None,
+    request: HttpRequest | Request | None = None,
 ) -> Delivery:
     """Decrypt the winning values (secret ones only when `secrets`), record the event, and
     return it with the payload."""
+    current = layers.as_of is None  # a past value is decrypted without being cached
     values = {
-        name: reveal(resolved) if secrets or not resolved.is_secret else None
+        name: reveal(resolved, cache=current) if secrets or not resolved.is_secret else None
         for name, resolved in layers.resolution.variables.items()
     }
     event = resolution_record(

@@ -392,8 +392,8 @@ def all_entries(org: Organization, f: Filters, batch: int = 200) -> Iterator[Ent
 def _worth_showing(entry: Entry) -> bool:
     """A "changed" history row whose version differs from the previous one in nothing is
     noise ("changed group prod" with no details): a save that changed nothing, or a link
-    made from the other side of a many-to-many. Saving an unchanged admin form no longer
-    writes one (orgenv.admin.base), and older rows are skipped here."""
+    made from the other side of a many-to-many. Saving an unchanged admin form writes none
+    (orgenv.admin.base); rows written before that are skipped here."""
     return entry.is_event or entry.kind != HISTORY_VERB["~"] or bool(entry.changes)
 
 

@@ -1,24 +1,8 @@
-"""Configuration as code: the YAML file of README "Management commands", read with line
-numbers, validated whole, then applied in one transaction.
-
-Three steps, each usable alone:
-
-- `load(text, filename)` (loading.py) parses YAML with a loader that remembers the line of
-  every key and list item, so each error reads `FILE:LINE: path: problem`;
-- `validate(data, filename)` (validation.py) checks the WHOLE file against the format, the name
-  and value rules, the database (users, projects, teams that must exist) and the environment
-  guard, and returns a `Config` or raises `ConfigInvalid` with every error — nothing written;
-- `apply(config, prune=...)` (applying.py) makes the database match inside one transaction,
-  through orgenv.services, and returns counts (never values).
-
-What the file does not mention is left alone: an absent key keeps the current value (or the
-model default for a new row), an absent list is not managed, an absent `secret:` keeps an
-existing variable's flag. `prune` deletes only what a *listed* group or project no longer
-lists: variables of listed groups that give a `variables` list, grants (projects, teams) of
-listed groups that give a `projects`/`teams` list, and project variables of listed projects
-that give a `variables` list. It never deletes organizations, projects, teams, groups,
-memberships or team/project members: those are too costly to lose to a typo.
-"""
+"""Configuration as code (`apply_config`): the YAML file read with line numbers (`load`,
+loading.py), validated whole against the format, the rules and the database (`validate`,
+validation.py: every error at once, nothing written), then applied in one transaction through
+orgenv.services (`apply`, applying.py). What the file leaves out is left alone; what `--prune`
+may delete is in the README ("Management commands")."""
 
 from __future__ import annotations
 

@@ -46,11 +46,25 @@ class OrgenvCommand(BaseCommand):
             return super().execute(*args, **options)
 
 
+LABEL_EXAMPLES = {
+    "PROJECT": "acme/production_db",
+    "GROUP": "acme/production",
+    "GROUP or ORG/PROJECT": "acme/production",
+}
+
+
+def parse_label(label: str, what: str = "PROJECT") -> tuple[str, str]:
+    """ORG/NAME split in two (`what`: a key of LABEL_EXAMPLES), or a CommandError showing the
+    expected shape. The one label parser of every command."""
+    org, slash, name = label.partition("/")
+    if not slash or not org or not name or "/" in name:
+        raise CommandError(f"{label!r} is not ORG/{what} (for example {LABEL_EXAMPLES[what]}).")
+    return org, name
+
+
 def project_from_label(label: str) -> Project:
     """The project named ORG/PROJECT, or a CommandError that names it."""
-    org, slash, slug = label.partition("/")
-    if not slash or not org or not slug:
-        raise CommandError(f"{label!r} is not ORG/PROJECT (for example acme/production_db).")
+    org, slug = parse_label(label)
     project = (
         Project.objects.select_related("organization")
         .filter(organization__slug=org, slug=slug)

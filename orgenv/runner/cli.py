@@ -23,7 +23,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from email.message import Message
+from typing import IO, BinaryIO
 
 # The server's own renderings: orgenv.formats is pure (no Django), like masking.
 from orgenv.formats import render_dotenv, render_shell
@@ -102,9 +103,15 @@ class Environment:
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     # urllib would follow a redirect with the Authorization header, possibly to another host.
-    def redirect_request(  # type: ignore[override]
-        self, req: object, fp: object, code: int, msg: str, headers: object, newurl: str
-    ) -> None:
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         return None
 
 

@@ -8,7 +8,8 @@ Everything comes from simple-history's tables, read as they were at `when`:
   their values (still encrypted: history rows use the same EncryptedTextField) and secret
   flags.
 For each object "as it was" is its latest history row at or before `when` (history_date,
-then history_id to break ties); a latest row of type "-" means it was deleted by then.
+then history_id to break ties), picked in SQL; a latest row of type "-" means it was deleted
+by then.
 Precedence is not repeated here: the rows become the same plain layers orgenv.resolution
 resolves for the live project, so a past environment follows exactly today's rules.
 
@@ -18,9 +19,9 @@ At most seven queries whatever the size of the organization.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from datetime import UTC, datetime, time
 
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -62,12 +63,17 @@ def parse_when(text: str) -> datetime:
         ) from None
 
 
-def _latest_per_id(rows: Iterable[tuple]) -> dict[int, tuple]:
-    """Rows ordered by (id, history_date, history_id) with the id first: the last wins."""
-    latest: dict[int, tuple] = {}
-    for row in rows:
-        latest[row[0]] = row
-    return latest
+def _as_of(history: QuerySet, when: datetime) -> QuerySet:
+    """The rows of `history` that are, for their object, the latest at or before `when`
+    (greatest history_date, then history_id), whatever filter `history` carries: the
+    latest row is sought among all the object's rows, in SQL, so the cost follows the
+    objects asked for rather than the length of their history."""
+    latest = (
+        history.model.objects.filter(id=OuterRef("id"), history_date__lte=when)
+        .order_by("-history_date", "-history_id")
+        .values("history_id")[:1]
+    )
+    return history.filter(history_date__lte=when, history_id=Subquery(latest))
 
 
 def project_row_as_of(project_id: int, when: datetime) -> m.HistoricalProject:
@@ -90,14 +96,15 @@ def find_project(organization_slug: str, project_slug: str, when: datetime) -> P
     org = Organization.objects.filter(slug=organization_slug).first()
     if org is None:
         raise AsOfError(f"There is no organization {organization_slug!r}.")
-    candidates = (
-        m.HistoricalProject.objects.filter(organization_id=org.pk, history_date__lte=when)
-        .order_by("id", "history_date", "history_id")
-        .values_list("id", "slug", "history_type")
+    found = (
+        _as_of(m.HistoricalProject.objects.filter(organization_id=org.pk), when)
+        .filter(slug=project_slug)
+        .exclude(history_type=DELETED)
+        .values_list("id", flat=True)
+        .first()
     )
-    for project_id, slug, kind in _latest_per_id(candidates).values():
-        if slug == project_slug and kind != DELETED:
-            return Project(id=project_id, organization=org, slug=slug)
+    if found is not None:
+        return Project(id=found, organization=org, slug=project_slug)
     raise AsOfError(
         f"There was no project {organization_slug}/{project_slug} at {when.isoformat()}."
     )
@@ -121,17 +128,15 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
         )
     )
 
-    # 3. every group of the organization as it was
-    group_rows = _latest_per_id(
-        m.HistoricalVariableGroup.objects.filter(
-            organization_id=row.organization_id, history_date__lte=when
+    # 3. every group of the organization as it was (deleted ones left out)
+    live = {
+        r[0]: r
+        for r in _as_of(
+            m.HistoricalVariableGroup.objects.filter(organization_id=row.organization_id), when
         )
-        .order_by("id", "history_date", "history_id")
-        .values_list(
-            "id", "history_id", "name", "priority", "environment", "access", "history_type"
-        )
-    )
-    live = {gid: r for gid, r in group_rows.items() if r[6] != DELETED}
+        .exclude(history_type=DELETED)
+        .values_list("id", "history_id", "name", "priority", "environment", "access")
+    }
     by_history_id = {r[1]: gid for gid, r in live.items()}
 
     # 4. and 5. their grants as they were: m2m rows belong to the group's history row
@@ -150,7 +155,7 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
 
     groups: list[GroupReach] = []
     stamp = hashlib.sha256(f"asof:p{row.history_id}".encode())
-    for gid, (_, hid, name, priority, env, access, _) in sorted(
+    for gid, (_, hid, name, priority, env, access) in sorted(
         live.items(), key=lambda item: item[1][2]
     ):
         reach = group_reach(
@@ -165,31 +170,17 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
             stamp.update(f"|g{hid}".encode())
     reaching = {g.id: g for g in groups if g.reach.reaches}
 
-    # 6. variables that were in a reaching group at some point up to `when`, then (7.)
-    # each one's latest row: it may have changed group or been deleted since.
+    # 6. the variables whose latest row at `when` puts them in a reaching group
     variables: dict[int, list[Definition]] = {gid: [] for gid in reaching}
     if reaching:
-        candidates = m.HistoricalVariable.objects.filter(
-            group_id__in=list(reaching), history_date__lte=when
-        ).values("id")
-        rows = _latest_per_id(
-            m.HistoricalVariable.objects.filter(id__in=candidates, history_date__lte=when)
-            .order_by("id", "history_date", "history_id")
+        rows = (
+            _as_of(m.HistoricalVariable.objects.filter(group_id__in=list(reaching)), when)
+            .exclude(history_type=DELETED)
             .values_list(
-                "id",
-                "history_id",
-                "group_id",
-                "name",
-                "is_secret",
-                crypto.stored_token("value"),
-                "history_type",
+                "id", "history_id", "group_id", "name", "is_secret", crypto.stored_token("value")
             )
         )
-        for vid, hid, gid, name, is_secret, token, kind in sorted(
-            rows.values(), key=lambda r: r[3]
-        ):
-            if kind == DELETED or gid not in reaching:
-                continue
+        for vid, hid, gid, name, is_secret, token in sorted(rows, key=lambda r: r[3]):
             group = reaching[gid]
             variables[gid].append(
                 Definition(
@@ -203,29 +194,14 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
             )
             stamp.update(f"|v{hid}".encode())
 
-    # 8. the project's own variables as they were
-    project_rows = _latest_per_id(
-        m.HistoricalProjectVariable.objects.filter(
-            id__in=m.HistoricalProjectVariable.objects.filter(project_id=row.id).values("id"),
-            history_date__lte=when,
-        )
-        .order_by("id", "history_date", "history_id")
-        .values_list(
-            "id",
-            "history_id",
-            "project_id",
-            "name",
-            "is_secret",
-            crypto.stored_token("value"),
-            "history_type",
-        )
+    # 7. the project's own variables as they were
+    project_rows = (
+        _as_of(m.HistoricalProjectVariable.objects.filter(project_id=row.id), when)
+        .exclude(history_type=DELETED)
+        .values_list("id", "history_id", "name", "is_secret", crypto.stored_token("value"))
     )
     project_defs = []
-    for pvid, hid, pid, name, is_secret, token, kind in sorted(
-        project_rows.values(), key=lambda r: r[3]
-    ):
-        if kind == DELETED or pid != row.id:
-            continue
+    for pvid, hid, name, is_secret, token in sorted(project_rows, key=lambda r: r[2]):
         project_defs.append(
             Definition(name, Ciphertext(token), is_secret, "project", ref=("p", pvid))
         )
@@ -238,4 +214,4 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
         ),
         project_defs,
     )
-    return ProjectLayers(past_project, groups, resolution, stamp.hexdigest())
+    return ProjectLayers(past_project, groups, resolution, stamp.hexdigest(), as_of=when)

@@ -12,6 +12,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from django.core.signals import setting_changed
 from django.db import connections
@@ -58,6 +59,7 @@ class ProjectLayers:
     groups: list[GroupReach]  # every group of the organization, reaching or not
     resolution: Resolution  # every value a crypto.Ciphertext
     fingerprint: str  # changes whenever anything that affects the result changes
+    as_of: datetime | None = None  # read from history (the project may be deleted since)
 
     @property
     def reaching(self) -> list[GroupReach]:
@@ -209,7 +211,11 @@ def reveal_for_display(item: Resolved | Definition) -> str:
 
 def plaintext(layers: ProjectLayers) -> dict[str, str]:
     """The plaintext of every winning value, by name: what a runner receives."""
-    return {name: reveal(resolved) for name, resolved in layers.resolution.variables.items()}
+    current = layers.as_of is None
+    return {
+        name: reveal(resolved, cache=current)
+        for name, resolved in layers.resolution.variables.items()
+    }
 
 
 # --- layers kept by an app server ---------------------------------------------------------

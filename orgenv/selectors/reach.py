@@ -1,24 +1,141 @@
-"""Which projects each group reaches, and how: the grants view of the audit pages.
+"""Which groups reach which projects, for many projects at once: the one org-wide loader.
 
-Five queries for a whole organization (projects, groups, the two grant tables, the project
-team links) plus one for the last resolution times; reach is decided by the same pure rule
-as resolution (orgenv.resolution.group_reach), so this page never disagrees with it.
+Five queries whatever the number of projects and groups (projects, groups, the two grant
+tables, the project-team links). Reach is decided by the same pure rule as resolution
+(orgenv.resolution.group_reach), so the grants view, the admin's group panels and the home
+page never disagree with what runners receive.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Max
 
-from orgenv.models import AuditEvent, Organization, Project, VariableGroup
-from orgenv.resolution import Reach, group_reach
+from orgenv.models import (
+    AuditEvent,
+    Organization,
+    Project,
+    ProjectVariable,
+    Variable,
+    VariableGroup,
+)
+from orgenv.resolution import (
+    PROJECT_SOURCE,
+    Definition,
+    GroupLayer,
+    Reach,
+    group_reach,
+    group_source,
+    resolve,
+)
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    id: int
+    organization_id: int
+    slug: str
+    environment: str
+
+    @property
+    def pk(self) -> int:  # read like the model instance it stands for
+        return self.id
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    id: int
+    organization_id: int
+    name: str
+    priority: int
+    environment: str
+    access: str
+
+    @property
+    def pk(self) -> int:  # read like the model instance it stands for
+        return self.id
+
+
+@dataclass
+class OrgReach:
+    projects: list[ProjectRef]  # by organization, then slug
+    groups: list[GroupRef]  # by organization, then priority (highest first), then name
+    selected: set[tuple[int, int]] = field(default_factory=set)  # (group id, project id)
+    group_teams: dict[int, set[int]] = field(default_factory=dict)
+    project_teams: dict[int, set[int]] = field(default_factory=dict)
+
+    def reach(self, group: GroupRef, project: ProjectRef) -> Reach:
+        if group.organization_id != project.organization_id:
+            return Reach(None, "another organization")
+        return group_reach(
+            group_environment=group.environment,
+            access=group.access,
+            selected=(group.id, project.id) in self.selected,
+            via_team=bool(
+                self.group_teams.get(group.id, set()) & self.project_teams.get(project.id, set())
+            ),
+            project_environment=project.environment,
+        )
+
+    def reaching(self, project: ProjectRef) -> list[GroupRef]:
+        return [g for g in self.groups if self.reach(g, project).reaches]
+
+
+def load_reach(
+    organization_ids: Collection[int],
+    *,
+    project_ids: Collection[int] | None = None,
+    group_ids: Collection[int] | None = None,
+) -> OrgReach:
+    """Every project and group of these organizations (or only the ids given), with the
+    grants and team links that decide reach."""
+    projects = Project.objects.filter(organization_id__in=organization_ids)
+    if project_ids is not None:
+        projects = projects.filter(pk__in=project_ids)
+    groups = VariableGroup.objects.filter(organization_id__in=organization_ids)
+    if group_ids is not None:
+        groups = groups.filter(pk__in=group_ids)
+    result = OrgReach(
+        [
+            ProjectRef(*row)
+            for row in projects.order_by("organization_id", "slug").values_list(
+                "id", "organization_id", "slug", "environment"
+            )
+        ],
+        [
+            GroupRef(*row)
+            for row in groups.order_by("organization_id", "-priority", "name").values_list(
+                "id", "organization_id", "name", "priority", "environment", "access"
+            )
+        ],
+    )
+    group_pks = groups.values("pk")
+    result.selected = set(
+        VariableGroup.projects.through.objects.filter(variablegroup_id__in=group_pks).values_list(
+            "variablegroup_id", "project_id"
+        )
+    )
+    group_teams: dict[int, set[int]] = defaultdict(set)
+    for gid, tid in VariableGroup.teams.through.objects.filter(
+        variablegroup_id__in=group_pks
+    ).values_list("variablegroup_id", "team_id"):
+        group_teams[gid].add(tid)
+    project_teams: dict[int, set[int]] = defaultdict(set)
+    for pid, tid in Project.teams.through.objects.filter(
+        project_id__in=projects.values("pk")
+    ).values_list("project_id", "team_id"):
+        project_teams[pid].add(tid)
+    result.group_teams, result.project_teams = dict(group_teams), dict(project_teams)
+    return result
 
 
 @dataclass
 class GrantRow:
-    project: Project
+    project: ProjectRef
     last_resolution: datetime | None
     cells: list[Reach]  # one per group, in the order of GrantMatrix.groups
 
@@ -29,28 +146,14 @@ class GrantRow:
 
 @dataclass
 class GrantMatrix:
-    groups: list[VariableGroup]
+    groups: list[GroupRef]
     rows: list[GrantRow]
 
 
 def grant_matrix(org: Organization) -> GrantMatrix:
-    projects = list(Project.objects.filter(organization=org).order_by("slug"))
-    groups = list(VariableGroup.objects.filter(organization=org).order_by("-priority", "name"))
-    selected = set(
-        VariableGroup.projects.through.objects.filter(variablegroup__organization=org).values_list(
-            "variablegroup_id", "project_id"
-        )
-    )
-    group_teams: dict[int, set[int]] = {}
-    for gid, tid in VariableGroup.teams.through.objects.filter(
-        variablegroup__organization=org
-    ).values_list("variablegroup_id", "team_id"):
-        group_teams.setdefault(gid, set()).add(tid)
-    project_teams: dict[int, set[int]] = {}
-    for pid, tid in Project.teams.through.objects.filter(project__organization=org).values_list(
-        "project_id", "team_id"
-    ):
-        project_teams.setdefault(pid, set()).add(tid)
+    """The grants view: every project × every group of the organization, with the last run
+    of each project. Six queries."""
+    reach = load_reach([org.pk])
     # The last run: a resolution by a runner token. resolve_env and the pages are people
     # reading, and an as-of resolution is incident work; neither is an execution.
     last = dict(
@@ -61,17 +164,44 @@ def grant_matrix(org: Organization) -> GrantMatrix:
         .annotate(last=Max("at"))
         .values_list("project_id", "last")
     )
-    rows = []
-    for project in projects:
-        cells = [
-            group_reach(
-                group_environment=g.environment,
-                access=g.access,
-                selected=(g.pk, project.pk) in selected,
-                via_team=bool(group_teams.get(g.pk, set()) & project_teams.get(project.pk, set())),
-                project_environment=project.environment,
+    rows = [
+        GrantRow(project, last.get(project.id), [reach.reach(g, project) for g in reach.groups])
+        for project in reach.projects
+    ]
+    return GrantMatrix(reach.groups, rows)
+
+
+def environment_counts(projects: Collection[Project]) -> dict[int, tuple[int, int]]:
+    """(variables, secrets) of each project's effective environment, by project id, for
+    many projects at once and nothing decrypted (the home page). Seven queries: the reach
+    loader's five, the groups' variable names, the projects' variable names."""
+    if not projects:
+        return {}
+    org_ids = {p.organization_id for p in projects}
+    reach = load_reach(org_ids, project_ids=[p.pk for p in projects])
+    group_defs: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+    for gid, name, is_secret in Variable.objects.filter(
+        group__organization_id__in=org_ids
+    ).values_list("group_id", "name", "is_secret"):
+        group_defs[gid].append((name, is_secret))
+    project_defs: dict[int, list[Definition]] = defaultdict(list)
+    for pid, name, is_secret in ProjectVariable.objects.filter(
+        project_id__in=[p.id for p in reach.projects]
+    ).values_list("project_id", "name", "is_secret"):
+        project_defs[pid].append(Definition(name, None, is_secret, PROJECT_SOURCE))
+    counts = {}
+    for project in reach.projects:
+        layers = [
+            GroupLayer(
+                g.name,
+                g.priority,
+                [
+                    Definition(name, None, is_secret, group_source(g.name), g.priority)
+                    for name, is_secret in group_defs[g.id]
+                ],
             )
-            for g in groups
+            for g in reach.reaching(project)
         ]
-        rows.append(GrantRow(project, last.get(project.pk), cells))
-    return GrantMatrix(groups, rows)
+        resolution = resolve(layers, project_defs[project.id])
+        counts[project.id] = (len(resolution.variables), len(resolution.secrets))
+    return counts

@@ -14,12 +14,14 @@ Planning (`plan_group`, `plan_project`) reads; `restore_apply` writes exactly th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 
 from orgenv import crypto
 from orgenv import models as m
@@ -240,7 +242,12 @@ def plan_project(project: Project, when: datetime) -> RestorePlan:
     return plan
 
 
-def _restore_definitions(queryset, make, variables: dict[str, Stored], reason: str) -> None:  # type: ignore[no-untyped-def]
+def _restore_definitions(
+    queryset: QuerySet,
+    make: Callable[..., Variable | ProjectVariable],
+    variables: dict[str, Stored],
+    reason: str,
+) -> None:
     existing = {d.name: d for d in queryset}
     for name, stored in variables.items():
         definition = existing.pop(name, None)

@@ -268,7 +268,8 @@ def test_the_group_panels_take_a_constant_number_of_queries(world):
             group_panels(mine)
         return len(queries)
 
-    # variable names, rivals, projects, team grants, group→project, group→team, overrides
+    # names of same-priority groups; projects, groups, group→project, group→team and
+    # project→team (orgenv.selectors.reach); overrides
     assert count(1) == count(12) == 7
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
+from django.test import Client
+
 from orgenv.models import ProjectVariable
+from tests.conftest import World
 
 
-def save_project_page(client, world, variable: ProjectVariable, posted_value: str):  # type: ignore[no-untyped-def]
+def save_project_page(
+    client: Client, world: World, variable: ProjectVariable, posted_value: str
+) -> HttpResponse:
     """POST the project's change page as a browser would, with one project variable."""
     client.force_login(world.alice)
     return client.post(

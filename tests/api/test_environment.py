@@ -3,11 +3,12 @@ handling, real database): authentication, formats, ETag/304, access events, tena
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.utils import timezone
@@ -15,18 +16,13 @@ from django.utils import timezone
 from orgenv import crypto
 from orgenv.models import AuditEvent, Project, ProjectToken, ProjectVariable, Team, Variable
 from orgenv.tokens import token_issue
-from tests.conftest import make_group
+from tests.conftest import make_group, production_group
+
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 URL = "/api/v1/environment"
 SECRET = "s3cr3t-db-password"
 PUBLIC = "https://registry.example.com"
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()  # throttle counters live in the cache
-    yield
-    cache.clear()
 
 
 @dataclass
@@ -41,14 +37,7 @@ class Runner:
 @pytest.fixture
 def runner(world) -> Runner:
     make_group(world.acme, "shared", access="all", variables={"REGISTRY": PUBLIC})
-    make_group(
-        world.acme,
-        "production",
-        environment="production",
-        projects=[world.web],
-        secrets={"DB_PASSWORD": SECRET},
-        variables={"MODE": "group"},
-    )
+    production_group(world, secrets={"DB_PASSWORD": SECRET}, variables={"MODE": "group"})
     make_group(world.acme, "zeta", access="all", variables={"REGISTRY": "zeta-registry"})
     ProjectVariable.objects.create(project=world.web, name="MODE", value="project")
     return Runner(*token_issue(project=world.web, name="ci"))
@@ -299,7 +288,9 @@ def test_each_resolution_writes_one_access_event_and_no_value_anywhere_in_it(cli
         assert not any(value in cell for cell in cells)
 
 
-def refuse_audit_inserts(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+def refuse_audit_inserts(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
     if sql.startswith('INSERT INTO "orgenv_auditevent"'):
         raise DatabaseError("the audit table is unavailable")
     return execute(sql, params, many, context)

@@ -5,37 +5,24 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.cache import cache
 
 from orgenv.models import AuditEvent, Project
-from tests.conftest import make_group
+from tests.conftest import production_group
+
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 URL = "/api/v1/projects/acme/web/environment"
 SECRET = "hunter2-secret"
 
 
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
-def seeded(world):
-    make_group(
-        world.acme,
-        "production",
-        environment="production",
-        projects=[world.web],
-        variables={"MODE": "live"},
-        secrets={"DB_PASSWORD": SECRET},
-    )
+def web_with_secret(world):
+    production_group(world, variables={"MODE": "live"}, secrets={"DB_PASSWORD": SECRET})
     return world
 
 
-def test_a_member_gets_the_spec_shape_with_secret_values_null(client, seeded):
-    client.force_login(seeded.bob)
+def test_a_member_gets_the_spec_shape_with_secret_values_null(client, web_with_secret):
+    client.force_login(web_with_secret.bob)
     response = client.get(URL)
     assert response.status_code == 200
     body = response.json()
@@ -51,15 +38,15 @@ def test_a_member_gets_the_spec_shape_with_secret_values_null(client, seeded):
     }
     assert SECRET not in response.content.decode()
     assert response["Cache-Control"] == "no-store"
-    assert (event.actor, event.user) == ("bob", seeded.bob)
+    assert (event.actor, event.user) == ("bob", web_with_secret.bob)
 
 
 @pytest.mark.parametrize("who", ["org_admin", "superuser"])
-def test_admins_and_superusers_get_null_for_every_secret_too(client, seeded, who):
+def test_admins_and_superusers_get_null_for_every_secret_too(client, web_with_secret, who):
     """Secrets leave a session one at a time, through the audited reveal, never in bulk."""
     from django.contrib.auth.models import User
 
-    user = seeded.alice
+    user = web_with_secret.alice
     if who == "superuser":
         user = User.objects.create_superuser("root", password="root-password")
     client.force_login(user)
@@ -69,24 +56,26 @@ def test_admins_and_superusers_get_null_for_every_secret_too(client, seeded, who
     assert SECRET not in response.content.decode()
 
 
-def test_an_admin_membership_without_staff_status_reads_only_the_members_projects(client, seeded):
+def test_an_admin_membership_without_staff_status_reads_only_the_members_projects(
+    client, web_with_secret
+):
     """Taking staff status away takes admin rights away: an admin role alone opens nothing."""
     from django.contrib.auth.models import User
 
     from orgenv.models import Membership
 
     dave = User.objects.create_user("dave", password="dave-password")
-    Membership.objects.create(user=dave, organization=seeded.acme, role="admin")
+    Membership.objects.create(user=dave, organization=web_with_secret.acme, role="admin")
     client.force_login(dave)
     assert client.get(URL).status_code == 404
-    seeded.web.members.add(dave)
+    web_with_secret.web.members.add(dave)
     response = client.get(URL)
     assert response.status_code == 200
     assert response.json()["variables"]["DB_PASSWORD"] is None
 
 
-def test_an_admin_of_another_organization_gets_404(client, seeded):
-    client.force_login(seeded.charlie)
+def test_an_admin_of_another_organization_gets_404(client, web_with_secret):
+    client.force_login(web_with_secret.charlie)
     response = client.get(URL)
     assert response.status_code == 404
     assert "detail" in response.json()
@@ -94,24 +83,24 @@ def test_an_admin_of_another_organization_gets_404(client, seeded):
 
 
 def test_a_member_gets_404_for_a_project_of_their_organization_they_do_not_belong_to(
-    client, seeded
+    client, web_with_secret
 ):
-    Project.objects.create(organization=seeded.acme, slug="secret-lab", name="Lab")
-    client.force_login(seeded.bob)
+    Project.objects.create(organization=web_with_secret.acme, slug="secret-lab", name="Lab")
+    client.force_login(web_with_secret.bob)
     assert client.get("/api/v1/projects/acme/secret-lab/environment").status_code == 404
     assert client.get("/api/v1/projects/acme/no-such/environment").status_code == 404
 
 
-def test_an_anonymous_caller_gets_403_with_a_json_detail(client, seeded):
+def test_an_anonymous_caller_gets_403_with_a_json_detail(client, web_with_secret):
     response = client.get(URL)
     assert response.status_code == 403
     assert response.json() == {"detail": "Authentication credentials were not provided."}
 
 
-def test_a_project_token_does_not_open_the_member_endpoint(client, seeded):
+def test_a_project_token_does_not_open_the_member_endpoint(client, web_with_secret):
     from orgenv.tokens import token_issue
 
-    _, raw = token_issue(project=seeded.web, name="ci")
+    _, raw = token_issue(project=web_with_secret.web, name="ci")
     response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 403
     assert SECRET not in response.content.decode()

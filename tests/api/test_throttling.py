@@ -19,14 +19,11 @@ URL = "/api/v1/environment"
 
 
 @pytest.fixture(autouse=True)
-def low_rates(settings):
-    cache.clear()
+def low_rates(settings, fresh_throttles):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"token": "3/min", "auth_failure": "2/min", "member": "2/min"},
     }
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@ and no-store (it answered an HTML 500 a proxy could keep); a bug is still a 500.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from django.db import OperationalError, ProgrammingError, connection
 
@@ -24,7 +27,9 @@ def assert_unavailable(response) -> None:
     assert "try again" in response.json()["detail"]
 
 
-def database_down(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+def database_down(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
     # What psycopg and sqlite3 raise, through Django, when the server is gone.
     raise OperationalError("server closed the connection unexpectedly")
 
@@ -53,7 +58,9 @@ def test_a_runner_gets_503_when_the_cache_is_down(client, raw, settings):
 
 
 def test_a_failure_that_is_not_an_outage_is_still_a_500(client, raw):
-    def broken(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def broken(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+    ) -> Any:
         if "orgenv_auditevent" in sql:
             raise ProgrammingError('column "x" does not exist')
         return execute(sql, params, many, context)

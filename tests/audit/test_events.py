@@ -99,14 +99,14 @@ def test_the_audit_admin_is_view_only_and_scoped(client, world):
     listing = client.get("/admin/orgenv/auditevent/").content.decode()
     assert "token:acme" in listing and "token:globex" not in listing
     assert client.get(f"/admin/orgenv/auditevent/{mine.pk}/change/").status_code == 200
-    assert client.get(f"/admin/orgenv/auditevent/{theirs.pk}/change/").status_code in (302, 404)
+    assert client.get(f"/admin/orgenv/auditevent/{theirs.pk}/change/").status_code == 302
     assert client.get("/admin/orgenv/auditevent/add/").status_code == 403
     response = client.post(f"/admin/orgenv/auditevent/{mine.pk}/change/", {"actor": "mallory"})
     assert response.status_code == 403
     assert client.post(f"/admin/orgenv/auditevent/{mine.pk}/delete/").status_code == 403
     assert AuditEvent.objects.get(pk=mine.pk).actor == "token:acme"
     client.force_login(world.bob)
-    assert client.get("/admin/orgenv/auditevent/").status_code in (302, 403)
+    assert client.get("/admin/orgenv/auditevent/").status_code == 302
 
 
 def test_an_admin_change_is_attributed_to_the_signed_in_user(client, world):

@@ -15,7 +15,7 @@ from orgenv.audit.censor import CENSORED
 from orgenv.models import AuditEvent, ProjectVariable, Team, Variable
 from tests.conftest import make_group
 
-SEEDED = ("seeded-secret-one-81f", "seeded-secret-two-c27", "was-public-now-secret-3e9")
+HISTORY_VALUES = ("seeded-secret-one-81f", "seeded-secret-two-c27", "was-public-now-secret-3e9")
 
 
 @pytest.fixture
@@ -27,14 +27,16 @@ def history(world):
             "prod",
             environment="production",
             projects=[world.web],
-            secrets={"DB_PASSWORD": SEEDED[0]},
+            secrets={"DB_PASSWORD": HISTORY_VALUES[0]},
             variables={"POOL": "10"},
         )
     with acting_as("system:import_env"):
         secret = Variable.objects.get(group=group, name="DB_PASSWORD")
-        secret.value = SEEDED[1]
+        secret.value = HISTORY_VALUES[1]
         secret.save()
-        flipped = ProjectVariable.objects.create(project=world.web, name="K", value=SEEDED[2])
+        flipped = ProjectVariable.objects.create(
+            project=world.web, name="K", value=HISTORY_VALUES[2]
+        )
         flipped.is_secret = True
         flipped.save()
     return group
@@ -65,7 +67,7 @@ def test_the_timeline_merges_changes_and_events_and_never_shows_a_value(client, 
     audit.record(AuditEvent.Kind.RESOLUTION, project=world.web, actor="token:oev_abc")
     client.force_login(world.alice)
     page = client.get("/orgs/acme/audit/").content.decode()
-    for value in SEEDED:
+    for value in HISTORY_VALUES:
         assert value not in page
     assert f"value: {CENSORED}" in page
     assert "is_secret: False → True" in page
@@ -73,7 +75,7 @@ def test_the_timeline_merges_changes_and_events_and_never_shows_a_value(client, 
     assert "environment resolved" in page and "token:oev_abc" in page
     assert "system:import_env" in page
     rows, text = _csv(client, "/orgs/acme/audit/?format=csv")
-    for value in SEEDED:
+    for value in HISTORY_VALUES:
         assert value not in text
     assert rows[0] == ["at", "kind", "actor", "what", "changes", "project", "group", "address"]
     assert any(CENSORED in row[4] for row in rows[1:])

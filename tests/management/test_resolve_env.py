@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from dotenv import dotenv_values
 
 from orgenv.models import AuditEvent, Project, ProjectVariable
-from tests.conftest import make_group
+from tests.conftest import make_group, production_group
 
 SECRET = "pa$$ 'word'\nline2"
 
@@ -22,13 +22,7 @@ SECRET = "pa$$ 'word'\nline2"
 def seeded(world):
     make_group(world.acme, "alpha", access="all", variables={"REGION": "eu", "URL": "alpha-url"})
     make_group(world.acme, "beta", access="all", variables={"REGION": "us"})
-    make_group(
-        world.acme,
-        "production",
-        environment="production",
-        projects=[world.web],
-        secrets={"DB_PASSWORD": SECRET, "TOKEN": "group-token"},
-    )
+    production_group(world, secrets={"DB_PASSWORD": SECRET, "TOKEN": "group-token"})
     make_group(world.acme, "staging", environment="staging", access="all", variables={"ST": "1"})
     ProjectVariable.objects.create(project=world.web, name="URL", value="project-url")
     ProjectVariable.objects.create(

@@ -31,6 +31,10 @@ KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# The address each started server listens on, by process id.
+SERVER_URLS: dict[int, str] = {}
+
+
 def database_url() -> str:
     db = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -67,7 +71,7 @@ def app_server(name: str, keys: list[str]) -> Iterator[subprocess.Popen]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    process.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    SERVER_URLS[process.pid] = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
             with contextlib.suppress(OSError):
@@ -89,7 +93,7 @@ def stop(process: subprocess.Popen) -> None:
 
 def fetch(server: subprocess.Popen, token: str) -> int:
     request = urllib.request.Request(
-        f"{server.url}/api/v1/environment",  # type: ignore[attr-defined]
+        f"{SERVER_URLS[server.pid]}/api/v1/environment",
         headers={"Authorization": f"Bearer {token}"},
     )
     try:

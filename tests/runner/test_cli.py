@@ -24,24 +24,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orgenv.runner.cli import Environment, render
+from tests.runner.conftest import Result, cli_environment, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "oev_standin00000.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
 
-def orgenv(*args: str, env: dict[str, str] | None = None, timeout: float = 30):
-    """Run the CLI as a runner would, in a fresh interpreter."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ORGENV_")}
-    full_env["NO_PROXY"] = "127.0.0.1,localhost"  # a proxy of the machine must not intercept
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "orgenv.runner.cli", *args],
-        env=full_env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+def orgenv(*args: str, env: dict[str, str] | None = None) -> Result:
+    """The CLI as a runner would call it, in-process (tests/runner/conftest.py)."""
+    return run_cli(*args, env=cli_environment(env))
 
 
 def touch_command(path: Path) -> list[str]:

@@ -1,5 +1,6 @@
-"""The orgenv CLI end to end: a real subprocess, real HTTP, the real server (live_server),
-real tokens. These run in `make test` on both databases; nothing here is skipped."""
+"""The orgenv CLI end to end: real HTTP, the real server (live_server), real tokens; `main()`
+in-process, and a real process of its own where a test signals it or watches it stream.
+These run in `make test` on both databases; nothing here is skipped."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 
 from orgenv.models import AuditEvent, Project, ProjectVariable
 from orgenv.tokens import token_issue, token_revoke
-from tests.conftest import World, make_group
+from tests.conftest import World, production_group
+from tests.runner.conftest import Result, cli_environment, run_cli
 
-pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_throttles"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hidden-value-42"
@@ -35,19 +40,12 @@ class Runner:
     project: Project
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ORGENV_")}
-        env["NO_PROXY"] = "127.0.0.1,localhost"  # a proxy of the machine must not intercept
-        return {**env, "ORGENV_URL": self.url, "ORGENV_TOKEN": self.token, **extra}
+        return cli_environment({"ORGENV_URL": self.url, "ORGENV_TOKEN": self.token, **extra})
 
-    def run(self, *args: str, timeout: float = 60, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "orgenv.runner.cli", *args],
-            env=self.env(**extra),
-            cwd=ROOT,
-            capture_output=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+    def run(self, *args: str, **extra: str) -> Result:
+        """The CLI in-process (tests/runner/conftest.py); `start` when a test needs a process
+        of its own to signal or watch."""
+        return run_cli(*args, env=self.env(**extra))
 
     def start(self, *args: str) -> subprocess.Popen:
         # A session of its own: no controlling terminal, as in CI, so orgenv forwards every
@@ -63,24 +61,12 @@ class Runner:
         )
 
 
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    # Throttle counters live in the cache, which outlives a test; rejected tokens here count
-    # against 127.0.0.1 for whatever runs next.
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def runner(world: World, live_server) -> Runner:
-    make_group(
-        world.acme,
-        "production",
-        environment="production",
+    production_group(
+        world,
         variables={"PLAIN": "visible value"},
         secrets={"PRODUCTION_SECRET": SECRET, "TLS_KEY": MULTI_LINE, "PIN": "123"},
-        projects=[world.web],
     )
     ProjectVariable.objects.create(project=world.web, name="QUOTED", value='it\'s "$HOME" `x`')
     _, token = token_issue(project=world.web, name="ci")

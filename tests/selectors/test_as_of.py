@@ -12,14 +12,18 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from orgenv.models import Project, ProjectVariable, Team, Variable, VariableGroup
+from orgenv.models import AuditEvent, Project, ProjectVariable, Team, Variable, VariableGroup
 from orgenv.selectors.as_of import AsOfError, find_project, layers_as_of, parse_when
 from orgenv.selectors.layers import load_layers, reveal
 from tests.conftest import make_group
 
 
 def _env(layers) -> dict[str, tuple[str, bool, str]]:
-    return {n: (reveal(r), r.is_secret, r.source) for n, r in layers.resolution.variables.items()}
+    past = layers.as_of is not None
+    return {
+        n: (reveal(r, cache=not past), r.is_secret, r.source)
+        for n, r in layers.resolution.variables.items()
+    }
 
 
 class Snapshots:
@@ -143,6 +147,40 @@ def test_a_deleted_project_is_found_by_its_name_at_that_time(world):
     assert _env(layers_as_of(past, when)) == {"A": ("1", False, "group:g")}
     with pytest.raises(AsOfError, match="no project acme/web"):
         find_project("acme", "web", timezone.now())
+
+
+def test_resolve_env_as_of_resolves_a_project_deleted_since(world):
+    make_group(world.acme, "g", access="all", secrets={"KEY": "kept-key"})
+    when = timezone.now()
+    time.sleep(0.002)
+    world.web.delete()
+    out = StringIO()
+    call_command(
+        "resolve_env", "acme/web", "--format", "dotenv", "--as-of", when.isoformat(), stdout=out
+    )
+    assert out.getvalue() == 'KEY="kept-key"\n'
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.RESOLUTION)
+    assert (event.project, event.project_slug, event.organization_slug) == (None, "web", "acme")
+    assert event.variables == {"KEY": "group:g"}
+    assert event.detail == {"format": "dotenv", "as_of": when.isoformat()}
+    with pytest.raises(CommandError, match="There was no project acme/web at "):
+        call_command("resolve_env", "acme/web", "--as-of", timezone.now().isoformat())
+    with pytest.raises(CommandError, match="There is no project 'web' in organization 'acme'"):
+        call_command("resolve_env", "acme/web")
+
+
+def test_the_latest_row_per_object_ties_break_on_history_id(world):
+    """Two history rows with the same history_date: the later history_id is the state."""
+    group = make_group(world.acme, "g", access="all", variables={"A": "first"})
+    variable = group.variables.get()
+    variable.value = "second"
+    variable.save()
+    rows = Variable.history.filter(id=variable.pk).order_by("history_id")
+    same = rows.first().history_date
+    rows.update(history_date=same)
+    VariableGroup.history.filter(id=group.pk).update(history_date=same)
+    Project.history.filter(id=world.web.pk).update(history_date=same)
+    assert _env(layers_as_of(world.web, same)) == {"A": ("second", False, "group:g")}
 
 
 def test_as_of_runs_a_fixed_number_of_queries(world, django_assert_num_queries):

@@ -8,7 +8,7 @@ from orgenv.configuration import dotenv, importing
 
 from ... import services
 from ...models import VariableGroup
-from ..base import OrgenvCommand, check_actor_administers
+from ..base import OrgenvCommand, check_actor_administers, parse_label
 
 
 class Command(OrgenvCommand):
@@ -77,9 +77,7 @@ class Command(OrgenvCommand):
 
 
 def _group(target: str) -> VariableGroup:
-    org_slug, sep, name = target.partition("/")
-    if not sep or not org_slug or not name or "/" in name:
-        raise CommandError(f"{target!r} is not ORG/GROUP, for example acme/production.")
+    org_slug, name = parse_label(target, "GROUP")
     group = (
         VariableGroup.objects.select_related("organization")
         .filter(organization__slug=org_slug, name=name)

@@ -14,10 +14,10 @@ from django.core.management.base import CommandError, CommandParser
 from orgenv.audit.censor import MASK
 from orgenv.audit.resolutions import resolution_deliver, resolution_record
 from orgenv.formats import FORMATS, render
-from orgenv.management.base import OrgenvCommand, project_from_label
+from orgenv.management.base import OrgenvCommand, parse_label, project_from_label
 from orgenv.models import Project
 from orgenv.resolution import Definition, Resolved
-from orgenv.selectors.as_of import AsOfError, layers_as_of, parse_when
+from orgenv.selectors.as_of import AsOfError, find_project, layers_as_of, parse_when
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 from orgenv.selectors.world import why_name
 
@@ -52,26 +52,29 @@ class Command(OrgenvCommand):
             "given), from history",
         )
 
-    def load_layers(self, project: Project, options: dict) -> ProjectLayers:
-        """The one place the layers come from: now, or from history with --as-of."""
-        if options.get("as_of"):
-            try:
-                return layers_as_of(project, parse_when(options["as_of"]))
-            except AsOfError as error:
-                raise CommandError(str(error)) from None
-        return load_layers(project)
+    def load_layers(self, label: str, as_of: str | None) -> ProjectLayers:
+        """The one place the layers come from: now, or from history with --as-of, where
+        ORG/PROJECT is the project of that name at that time, even one deleted since."""
+        if not as_of:
+            return load_layers(project_from_label(label))
+        org, slug = parse_label(label)
+        try:
+            when = parse_when(as_of)
+            live = Project.objects.filter(organization__slug=org, slug=slug).first()
+            return layers_as_of(live or find_project(org, slug, when), when)
+        except AsOfError as error:
+            raise CommandError(str(error)) from None
 
     def handle(self, *args: object, **options: object) -> None:
-        project = project_from_label(options["project"])
         if options.get("why"):
             if options.get("as_of"):
                 raise CommandError("--why explains the environment as it is now: drop --as-of.")
-            why = why_name(project, options["why"])
+            why = why_name(project_from_label(options["project"]), options["why"])
             self.stdout.write("\n".join(why.lines(admin=True)))
             if not why.reaches:
                 raise SystemExit(1)
             return
-        layers = self.load_layers(project, options)
+        layers = self.load_layers(options["project"], options.get("as_of"))
         detail = {
             "format": "explain" if options["explain"] else options["format"],
             **({"as_of": options["as_of"]} if options.get("as_of") else {}),
@@ -84,11 +87,12 @@ class Command(OrgenvCommand):
         self.stdout.write(render(options["format"], delivery.payload), ending="")
 
 
-def _shown(item: Resolved | Definition, show_secrets: bool) -> str:
-    """A value as --explain prints it; a masked secret is never decrypted."""
+def _shown(item: Resolved | Definition, show_secrets: bool, *, past: bool) -> str:
+    """A value as --explain prints it; a masked secret is never decrypted, a past one never
+    cached."""
     if item.is_secret and not show_secrets:
         return MASK
-    return repr(reveal(item))
+    return repr(reveal(item, cache=not past))
 
 
 def explain(layers: ProjectLayers, *, show_secrets: bool = False) -> str:
@@ -97,13 +101,16 @@ def explain(layers: ProjectLayers, *, show_secrets: bool = False) -> str:
     label = project.environment or "no environment label"
     lines = [f"{project.organization.slug}/{project.slug} ({label})", "", "Variables:"]
     resolution = layers.resolution
+    past = layers.as_of is not None
     if not resolution.variables:
         lines.append("  (none)")
     for name, resolved in resolution.variables.items():
         secret = " [secret]" if resolved.is_secret else ""
-        lines.append(f"  {name} = {_shown(resolved, show_secrets)}  from {resolved.source}{secret}")
+        shown = _shown(resolved, show_secrets, past=past)
+        lines.append(f"  {name} = {shown}  from {resolved.source}{secret}")
         for definition in resolved.shadowed:
-            lines.append(f"      shadows {definition.source}: {_shown(definition, show_secrets)}")
+            shown = _shown(definition, show_secrets, past=past)
+            lines.append(f"      shadows {definition.source}: {shown}")
     lines += ["", "Groups:"]
     if not layers.groups:
         lines.append("  (the organization has no groups)")

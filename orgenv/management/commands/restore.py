@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
@@ -18,7 +20,7 @@ from orgenv.services.restore import (
     restore_apply,
 )
 
-from ..base import OrgenvCommand, validation_message
+from ..base import OrgenvCommand, parse_label, validation_message
 
 
 class Command(OrgenvCommand):
@@ -74,12 +76,8 @@ class Command(OrgenvCommand):
             ) from None
         self.stdout.write(f"Restored {plan.label} to {plan.when.isoformat()} as a new change.")
 
-    def plan(self, target: str, when) -> RestorePlan:  # type: ignore[no-untyped-def]
-        org_slug, slash, name = target.partition("/")
-        if not slash or not org_slug or not name:
-            raise CommandError(
-                f"{target!r} is not ORG/GROUP or ORG/PROJECT (for example acme/production)."
-            )
+    def plan(self, target: str, when: datetime) -> RestorePlan:
+        org_slug, name = parse_label(target, "GROUP or ORG/PROJECT")
         org = Organization.objects.filter(slug=org_slug).first()
         if org is None:
             raise CommandError(f"There is no organization {org_slug!r}.")
