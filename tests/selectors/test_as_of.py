@@ -158,7 +158,7 @@ def test_resolve_env_as_of_resolves_a_project_deleted_since(world):
     call_command(
         "resolve_env", "acme/web", "--format", "dotenv", "--as-of", when.isoformat(), stdout=out
     )
-    assert out.getvalue() == 'KEY="kept-key"\n'
+    assert out.getvalue() == "KEY='kept-key'\n"
     event = AuditEvent.objects.get(kind=AuditEvent.Kind.RESOLUTION)
     assert (event.project, event.project_slug, event.organization_slug) == (None, "web", "acme")
     assert event.variables == {"KEY": "group:g"}
