@@ -189,6 +189,12 @@ class _Definition(DecryptsLoudly, models.Model):
     is_secret = models.BooleanField(
         "secret", default=False, help_text="Secret values are never shown after they are saved."
     )
+    not_a_secret = models.BooleanField(
+        "not a secret",
+        default=False,
+        help_text="This public value looks like a credential but is meant to be public: "
+        "silence the warning. A new value needs acknowledging again.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -12,16 +12,17 @@ from orgenv.models import Variable, VariableGroup
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
 from .forms import DefinitionForm, GroupForm
 from .panels import group_panels
+from .scanning import WarnsAboutPublicValues
 
 
 class VariableInline(OrgScopedInline):
     model = Variable
     form = DefinitionForm
-    fields = ("name", "value", "is_secret")
+    fields = ("name", "value", "is_secret", "not_a_secret")
 
 
 @admin.register(VariableGroup)
-class VariableGroupAdmin(OrgScopedAdmin):
+class VariableGroupAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     form = GroupForm
     list_display = ("name", "organization", "environment", "priority", "access", "updated_at")
     list_filter = (OrganizationFilter, "access", "environment")
@@ -56,7 +57,7 @@ class VariableGroupAdmin(OrgScopedAdmin):
 
 
 @admin.register(Variable)
-class VariableAdmin(OrgScopedAdmin):
+class VariableAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     """Every variable of every group, for finding a name; values stay on the change page."""
 
     form = DefinitionForm
@@ -64,4 +65,4 @@ class VariableAdmin(OrgScopedAdmin):
     list_filter = (OrganizationFilter, "is_secret")
     list_select_related = ("group",)
     search_fields = ("name", "group__name")
-    fields = ("group", "name", "value", "is_secret")
+    fields = ("group", "name", "value", "is_secret", "not_a_secret")

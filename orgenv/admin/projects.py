@@ -12,16 +12,17 @@ from orgenv.models import Project, ProjectVariable, Team
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
 from .forms import DefinitionForm
 from .panels import effective_environment
+from .scanning import WarnsAboutPublicValues
 
 
 class ProjectVariableInline(OrgScopedInline):
     model = ProjectVariable
     form = DefinitionForm
-    fields = ("name", "value", "is_secret")
+    fields = ("name", "value", "is_secret", "not_a_secret")
 
 
 @admin.register(Project)
-class ProjectAdmin(OrgScopedAdmin):
+class ProjectAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     list_display = ("slug", "name", "organization", "environment")
     list_filter = (OrganizationFilter, "environment")
     list_select_related = ("organization",)
@@ -54,7 +55,7 @@ class ProjectAdmin(OrgScopedAdmin):
 
 
 @admin.register(ProjectVariable)
-class ProjectVariableAdmin(OrgScopedAdmin):
+class ProjectVariableAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     """Every project variable, for finding a name; values stay on the change page."""
 
     form = DefinitionForm
@@ -62,7 +63,7 @@ class ProjectVariableAdmin(OrgScopedAdmin):
     list_filter = (OrganizationFilter, "is_secret")
     list_select_related = ("project__organization",)
     search_fields = ("name", "project__slug")
-    fields = ("project", "name", "value", "is_secret")
+    fields = ("project", "name", "value", "is_secret", "not_a_secret")
 
 
 @admin.register(Team)

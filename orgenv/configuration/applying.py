@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from orgenv.audit import events as audit
 
 from .. import services
+from ..hygiene.public_values import findings_of
 from ..models import AuditEvent, Organization, Project, Team
 from .validation import Config, OrganizationSpec, VariableSpec
 
@@ -26,6 +27,8 @@ class Summary:
     """What apply changed, per organization: counts[org][(thing, outcome)]."""
 
     counts: dict[str, Counter] = field(default_factory=dict)
+    # `FILE:LINE: NAME is public but looks like a credential (rule)`: never the value.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -82,7 +85,7 @@ def apply(config: Config, *, prune: bool = False) -> Summary:
     summary = Summary()
     for spec in config.organizations:
         counts = summary.counts.setdefault(spec.slug, Counter())
-        organization = _Applier(spec, counts, prune).apply()
+        organization = _Applier(spec, counts, prune, summary.warnings, config.filename).apply()
         detail = summary.as_detail(spec.slug)
         if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
             audit.record(
@@ -102,8 +105,16 @@ class _Applier:
     grants go first (a project relabelled next never meets a grant about to go), then
     projects, teams and groups (grants need both ends), then variables."""
 
-    def __init__(self, spec: OrganizationSpec, counts: Counter, prune: bool) -> None:
+    def __init__(
+        self,
+        spec: OrganizationSpec,
+        counts: Counter,
+        prune: bool,
+        warnings: list[str],
+        filename: str,
+    ) -> None:
         self.spec, self.counts, self.prune = spec, counts, prune
+        self.warnings, self.filename = warnings, filename
         self.users = _users(spec)
 
     def apply(self) -> Organization:
@@ -206,8 +217,13 @@ class _Applier:
             # An absent `secret:` keeps an existing variable's flag: a file never silently
             # turns a secret public.
             secret = var.secret if var.secret is not None else flags.get(var.name, False)
-            _, outcome = setter(name=var.name, value=var.value, is_secret=secret)
+            definition, outcome = setter(name=var.name, value=var.value, is_secret=secret)
             self.counts[thing, outcome] += 1
+            for finding in findings_of([definition]):
+                self.warnings.append(
+                    f"{self.filename}:{var.line}: {var.name} is public but looks like a "
+                    f"credential ({finding.rules}); mark it secret: true."
+                )
         if self.prune:
             self.counts[thing, "deleted"] += services.definitions_prune(
                 queryset=existing, keep=[v.name for v in specs]

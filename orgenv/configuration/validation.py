@@ -29,6 +29,7 @@ class VariableSpec:
     name: str
     value: str
     secret: bool | None  # None: keep an existing variable's flag (new ones are public)
+    line: int = 0  # where the value is written, for warnings about it
 
 
 @dataclass
@@ -246,7 +247,8 @@ class _Validator:
                     )
                     secret = None
             if name is not None and value is not None:
-                result.append((VariableSpec(name, value, secret), line))
+                value_line = item.key_lines.get("value", item.key_lines.get("value_from_env", line))
+                result.append((VariableSpec(name, value, secret, value_line), line))
         return result
 
     def variable_value(self, item: Mapping, path: str, name: str | None) -> str | None:

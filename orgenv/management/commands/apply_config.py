@@ -70,6 +70,8 @@ class Command(OrgenvCommand):
             self.stdout.write(f"Applied {file}{' with --prune' if prune else ''}.")
         for line in summary.lines():
             self.stdout.write(f"  {line}")
+        for warning in summary.warnings:
+            self.stderr.write(f"warning: {warning}")
 
 
 def _reason(exc: Exception) -> str:

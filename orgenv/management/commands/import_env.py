@@ -8,6 +8,7 @@ from django.db import transaction
 
 from orgenv.audit import events as audit
 from orgenv.configuration import dotenv
+from orgenv.hygiene.public_values import findings_of
 
 from ... import services
 from ...models import AuditEvent, VariableGroup
@@ -58,15 +59,21 @@ class Command(OrgenvCommand):
         wanted_secret = set(secret)
         flags = dict(group.variables.values_list("name", "is_secret"))
         outcomes: dict[str, list[str]] = {}
+        warnings = []
         with transaction.atomic():
             for entry in entries:
                 is_secret = (
                     all_secret or entry.name in wanted_secret or flags.get(entry.name, False)
                 )
-                _, outcome = services.variable_set(
+                variable, outcome = services.variable_set(
                     group=group, name=entry.name, value=entry.value, is_secret=is_secret
                 )
                 outcomes.setdefault(outcome, []).append(entry.name)
+                warnings += [
+                    f"{file}:{entry.line}: {entry.name} is public but looks like a credential "
+                    f"({finding.rules}); import it with --secret {entry.name}."
+                    for finding in findings_of([variable])
+                ]
             changed = sorted(
                 outcomes.get(services.CREATED, []) + outcomes.get(services.UPDATED, [])
             )
@@ -87,6 +94,8 @@ class Command(OrgenvCommand):
             for o in (services.CREATED, services.UPDATED, services.UNCHANGED)
         )
         self.stdout.write(f"Imported {len(entries)} variable(s) into {target}: {counts}.")
+        for warning in warnings:
+            self.stderr.write(f"warning: {warning}")
 
 
 def _group(target: str) -> VariableGroup:
