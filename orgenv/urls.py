@@ -3,6 +3,7 @@ from django.urls import path
 from orgenv.audit.urls import urlpatterns as audit_urlpatterns
 
 from . import views
+from .hygiene import views as hygiene_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,5 +12,6 @@ urlpatterns = [
         views.environment,
         name="environment",
     ),
+    path("orgs/<slug:org>/hygiene/", hygiene_views.hygiene, name="hygiene"),
     *audit_urlpatterns,
 ]

@@ -6,7 +6,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
+from orgenv.hygiene.report import overdue_secrets
 from orgenv.models import Variable, VariableGroup
 
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
@@ -24,7 +26,15 @@ class VariableInline(OrgScopedInline):
 @admin.register(VariableGroup)
 class VariableGroupAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     form = GroupForm
-    list_display = ("name", "organization", "environment", "priority", "access", "updated_at")
+    list_display = (
+        "name",
+        "organization",
+        "environment",
+        "priority",
+        "access",
+        "overdue_secrets",
+        "updated_at",
+    )
     list_filter = (OrganizationFilter, "access", "environment")
     list_select_related = ("organization",)
     search_fields = ("name", "description")
@@ -35,12 +45,21 @@ class VariableGroupAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
         "environment",
         "priority",
         "access",
+        "max_age_days",
         "projects",
         "teams",
     )
     filter_horizontal = ("projects", "teams")
     inlines = [VariableInline]
     change_form_template = "admin/orgenv/variablegroup/change_form.html"
+
+    @admin.display(description="overdue secrets")
+    def overdue_secrets(self, group: VariableGroup) -> str:
+        # One query per group that sets a maximum age; the others need none.
+        if group.max_age_days is None:
+            return "—"
+        count = len(overdue_secrets(group, now=timezone.now()))
+        return f"⚠ {count} overdue" if count else "0"
 
     def change_view(
         self,

@@ -30,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orgenv.audit import events as audit
+from orgenv.forensics.manifests import manifest_id
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
 from ..access import may_see_secrets, projects_for
@@ -97,7 +98,8 @@ def record_resolution(
     token: ProjectToken | None = None,
     **detail: object,
 ) -> AuditEvent:
-    """The access event of one resolution: names and sources, never a value."""
+    """The access event of one resolution: its manifest (names, sources, versions), never a
+    value."""
     project = layers.project
     with transaction.atomic():  # committed, or rolled back alone, before any answer
         return audit.record(
@@ -109,7 +111,7 @@ def record_resolution(
             token_name=token.name if token else "",
             project=project,
             organization=project.organization,
-            variables=layers.resolution.sources,
+            manifest_id=manifest_id(layers),
             request=request,  # address and user agent
             detail=detail,
         )

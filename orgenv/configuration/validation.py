@@ -98,6 +98,7 @@ GROUP_KEYS = (
     "environment",
     "priority",
     "access",
+    "max_age_days",
     "projects",
     "teams",
     "variables",
@@ -530,6 +531,22 @@ class _OrganizationReader:
                     v.error(entry.key_lines["priority"], f"{path}.priority", "out of range.")
                 else:
                     group.fields["priority"] = priority
+            if "max_age_days" in entry:
+                days = entry["max_age_days"]
+                if days is not None and (isinstance(days, bool) or not isinstance(days, int)):
+                    v.error(
+                        entry.key_lines["max_age_days"],
+                        f"{path}.max_age_days",
+                        f"expected a whole number of days, found {_kind(days)}.",
+                    )
+                elif days is not None and not 1 <= days < 2**31:
+                    v.error(
+                        entry.key_lines["max_age_days"],
+                        f"{path}.max_age_days",
+                        "at least 1 day (leave it out, or null, for no maximum).",
+                    )
+                else:
+                    group.fields["max_age_days"] = days
             access = v.text(entry, "access", path)
             if access is not None and access not in VariableGroup.Access.values:
                 v.error(

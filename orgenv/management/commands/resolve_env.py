@@ -1,10 +1,12 @@
 """resolve_env ORG/PROJECT [--format json|dotenv|shell] [--explain] [--show-secrets]
                         [--as-of ISO8601]
+resolve_env --resolution ID [--format json|dotenv|shell]
 
 Prints a project's effective environment. json, dotenv and shell print every value, secrets
 included: they are what an execution would receive, for an operator who already holds the
 database and the keys. --explain is for reading on a screen and in tickets, so it masks
-secret values unless --show-secrets is given.
+secret values unless --show-secrets is given. --resolution replays one past resolution
+(an `ORGENV_RESOLUTION_ID`): the very bytes its runner received, in the format asked for.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from django.core.management.base import CommandError, CommandParser
 
 from orgenv.audit import events as audit
 from orgenv.audit.censor import MASK
+from orgenv.forensics.manifests import manifest_id
+from orgenv.forensics.replay import ReplayError, render_replay, replay_payload
 from orgenv.selectors.as_of import AsOfError, parse_when, resolve_as_of
 from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
 
@@ -26,7 +30,14 @@ class Command(OrgenvCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("project", metavar="ORG/PROJECT")
+        parser.add_argument("project", metavar="ORG/PROJECT", nargs="?")
+        parser.add_argument(
+            "--resolution",
+            metavar="ID",
+            type=int,
+            help="print exactly what this past resolution delivered (its ORGENV_RESOLUTION_ID "
+            "or X-Orgenv-Resolution), as the runner received it",
+        )
         parser.add_argument("--format", choices=FORMATS, default="json")
         parser.add_argument(
             "--explain",
@@ -55,13 +66,26 @@ class Command(OrgenvCommand):
         return resolve_project(project)
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["resolution"] is not None:
+            if options["project"] or options["explain"] or options["as_of"]:
+                raise CommandError(
+                    "--resolution replays one resolution: give it without ORG/PROJECT, "
+                    "--explain or --as-of."
+                )
+            self.replay(options["resolution"], options["format"])
+            return
+        if not options["project"]:
+            raise CommandError(
+                "Give ORG/PROJECT (for example acme/production_db), or --resolution ID."
+            )
         project = project_from_label(options["project"])
         layers = self.load_layers(project, options)
+        as_of = parse_when(options["as_of"]) if options.get("as_of") else None
         audit.record(
             AuditEvent.Kind.RESOLUTION,
             project=project,
             organization=project.organization,
-            variables=layers.resolution.sources,
+            manifest_id=manifest_id(layers, as_of=as_of),
             detail={
                 "format": "explain" if options["explain"] else options["format"],
                 **({"as_of": options["as_of"]} if options.get("as_of") else {}),
@@ -78,6 +102,31 @@ class Command(OrgenvCommand):
             values=values,
         )
         self.stdout.write(render(options["format"], payload), ending="")
+
+    def replay(self, resolution: int, fmt: str) -> None:
+        event = (
+            AuditEvent.objects.select_related("manifest", "project__organization")
+            .filter(pk=resolution)
+            .first()
+        )
+        if event is None:
+            raise CommandError(f"There is no audit event {resolution}.")
+        try:
+            body = render_replay(replay_payload(event), fmt)
+        except ReplayError as error:
+            raise CommandError(str(error)) from None
+        # Reading it again is a read like any other: audited, with what it delivered.
+        audit.record(
+            AuditEvent.Kind.RESOLUTION,
+            project=event.project,
+            project_slug=event.project_slug,
+            organization_id=event.organization_id,
+            organization_slug=event.organization_slug,
+            manifest_id=event.manifest_id,
+            detail={"format": fmt, "replay_of": event.pk},
+        )
+        self.stdout.write(body.decode("utf-8"), ending="")
+        self.stdout.flush()
 
 
 def _shown(value: str, is_secret: bool, show_secrets: bool) -> str:
