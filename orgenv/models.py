@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from .actors import history_user
@@ -242,8 +243,33 @@ class ProjectVariable(_Definition):
         return self.name
 
 
+class ProjectTokenQuerySet(models.QuerySet):
+    """The token status rule in SQL; ProjectToken.status is the same rule for one row."""
+
+    def active(self) -> ProjectTokenQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+    def expired(self) -> ProjectTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+
+    def revoked(self) -> ProjectTokenQuerySet:
+        return self.filter(revoked_at__isnull=False)
+
+    def with_status(self, status: str) -> ProjectTokenQuerySet:
+        return getattr(self, ProjectToken.Status(status).value)()
+
+
 class ProjectToken(models.Model):
     """A runner credential for one project. Only a digest of the secret part is stored."""
+
+    class Status(models.TextChoices):
+        # Revoked wins over expired: a revoked token stays revoked whatever its expiry.
+        ACTIVE = "active"
+        EXPIRED = "expired"
+        REVOKED = "revoked"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100)
@@ -263,6 +289,8 @@ class ProjectToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = _history(excluded_fields=["last_used_at", "digest"])
 
+    objects = ProjectTokenQuerySet.as_manager()
+
     class Meta:
         ordering = ["project", "name"]
         verbose_name = "project token"
@@ -272,6 +300,14 @@ class ProjectToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.Status.ACTIVE
 
 
 class Manifest(models.Model):

@@ -40,8 +40,8 @@ class TokenRejected(Exception):
 
     MALFORMED = "malformed"
     UNKNOWN = "unknown"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
+    EXPIRED = ProjectToken.Status.EXPIRED.value
+    REVOKED = ProjectToken.Status.REVOKED.value
     REASONS = (MALFORMED, UNKNOWN, EXPIRED, REVOKED)
 
     def __init__(self, reason: str, *, prefix: str = "", token: ProjectToken | None = None) -> None:
@@ -59,6 +59,20 @@ def _new_lookup() -> str:
     return "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(LOOKUP_LENGTH))
 
 
+def expiry(*, days: int | None, expires_at: datetime | None) -> datetime | None:
+    """When a new token expires: `days` from now or at `expires_at` (alternatives, neither
+    means never). The one place the rule is checked: the admin form and the command call it."""
+    if days is not None and expires_at is not None:
+        raise ValidationError({"days": "Give either a number of days or an expiry date, not both."})
+    if days is not None:
+        if days < 1:
+            raise ValidationError({"days": f"days must be a positive number, not {days}."})
+        return timezone.now() + timedelta(days=days)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry date must be in the future."})
+    return expires_at
+
+
 @transaction.atomic
 def token_issue(
     *,
@@ -71,14 +85,7 @@ def token_issue(
     """Create a token for `project`; return the row and the full token, which is shown once
     and never stored. `days` (from now) and `expires_at` are alternatives; neither means the
     token does not expire."""
-    if days is not None and expires_at is not None:
-        raise ValidationError({"expires_at": "Give either days or expires_at, not both."})
-    if days is not None:
-        if days < 1:
-            raise ValidationError({"days": f"days must be a positive number, not {days}."})
-        expires_at = timezone.now() + timedelta(days=days)
-    elif expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    expires_at = expiry(days=days, expires_at=expires_at)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "A token needs a name, such as the runner that uses it."})
@@ -160,11 +167,9 @@ def token_authenticate(raw: str) -> ProjectToken:
     expected = token.digest if token is not None else "0" * 64
     if not hmac.compare_digest(expected, digest(secret)) or token is None:
         raise TokenRejected(TokenRejected.UNKNOWN, prefix=prefix)
+    if token.status != ProjectToken.Status.ACTIVE:
+        raise TokenRejected(str(token.status), prefix=prefix, token=token)
     now = timezone.now()
-    if token.revoked_at is not None:
-        raise TokenRejected(TokenRejected.REVOKED, prefix=prefix, token=token)
-    if token.expires_at is not None and token.expires_at <= now:
-        raise TokenRejected(TokenRejected.EXPIRED, prefix=prefix, token=token)
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         # A queryset update: no history row, no signal, no full save.
         ProjectToken.objects.filter(pk=token.pk).update(last_used_at=now)

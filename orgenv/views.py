@@ -18,8 +18,8 @@ from itertools import groupby
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LogoutView
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
@@ -92,10 +92,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def environment(request: HttpRequest, org: str, project: str) -> HttpResponse:
-    readable = access.projects_for(request.user).select_related("organization")
-    project_obj = get_object_or_404(readable, organization__slug=org, slug=project)
+    found = access.project_access(request.user, organization=org, project=project)
+    if found is None:
+        raise Http404("No such project among yours.")
+    project_obj, is_admin = found.project, found.administers
     layers = resolve_project(project_obj, decrypt=False)
-    is_admin = access.is_org_admin(request.user, project_obj.organization_id)
     context = {
         "project": project_obj,
         "is_admin": is_admin,

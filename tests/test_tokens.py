@@ -84,6 +84,48 @@ def test_it_rejects_a_malformed_token_before_reading_the_database(
         assert rejection(raw).reason == "malformed"
 
 
+def test_the_status_rule_agrees_for_one_row_and_in_sql(world):
+    now = timezone.now()
+    cases = {  # name: (expires_at, revoked_at, status)
+        "forever": (None, None, "active"),
+        "later": (now + timedelta(days=1), None, "active"),
+        "past": (now - timedelta(seconds=1), None, "expired"),
+        "revoked": (None, now, "revoked"),
+        "revoked-and-past": (now - timedelta(days=1), now, "revoked"),
+    }
+    for name, (expires_at, revoked_at, _) in cases.items():
+        ProjectToken.objects.create(
+            project=world.web,
+            name=name,
+            prefix=f"oev_{name[:12]:x<12}",
+            digest="0" * 64,
+            expires_at=expires_at,
+            revoked_at=revoked_at,
+        )
+    tokens = ProjectToken.objects.all()
+    assert {t.name: t.status for t in tokens} == {n: c[2] for n, c in cases.items()}
+    for status in ProjectToken.Status.values:
+        expected = {n for n, c in cases.items() if c[2] == status}
+        assert set(tokens.with_status(status).values_list("name", flat=True)) == expected
+    assert set(tokens.active().values_list("name", flat=True)) == {"forever", "later"}
+
+
+@pytest.mark.parametrize(
+    ("days", "in_days", "field", "message"),
+    [
+        (3, 4, "days", "Give either a number of days or an expiry date, not both."),
+        (0, None, "days", "days must be a positive number, not 0."),
+        (None, -1, "expires_at", "The expiry date must be in the future."),
+    ],
+)
+def test_a_bad_expiry_is_refused_naming_the_field(world, days, in_days, field, message):
+    expires_at = None if in_days is None else timezone.now() + timedelta(days=in_days)
+    with pytest.raises(ValidationError) as caught:
+        token_issue(project=world.web, name="ci", days=days, expires_at=expires_at)
+    assert caught.value.message_dict == {field: [message]}
+    assert not ProjectToken.objects.exists()
+
+
 def test_a_token_name_is_unique_per_project_with_a_clear_message(world):
     token_issue(project=world.web, name="ci")
     with pytest.raises(ValidationError) as caught:

@@ -34,9 +34,7 @@ class AuditEventAdmin(admin.ModelAdmin):
             return False
         if obj is None:
             return True
-        return request.user.is_superuser or access.is_org_admin(
-            request.user, obj.organization_id or 0
-        )
+        return access.is_org_admin(request.user, obj.organization_id or 0)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -47,21 +47,6 @@ def admin_org_ids(request: HttpRequest) -> set[int]:
     return ids
 
 
-def organization_id_of(obj: Model) -> int | None:
-    """The organization an instance belongs to, following orgenv.access's paths."""
-    path = access.ORGANIZATION_PATH.get(type(obj))
-    if path is None:
-        return None
-    if path == "pk":
-        return obj.pk
-    *parents, last = path.split("__")
-    for parent in parents:
-        obj = getattr(obj, parent, None)
-        if obj is None:
-            return None
-    return getattr(obj, f"{last}_id", None)
-
-
 def may_manage(request: HttpRequest, obj: Model | None = None) -> bool:
     """Whether the user may view and change `obj` (or objects of this kind, when None)."""
     if request.user.is_superuser:
@@ -69,7 +54,7 @@ def may_manage(request: HttpRequest, obj: Model | None = None) -> bool:
     ids = admin_org_ids(request)
     if not ids:
         return False
-    return obj is None or organization_id_of(obj) in ids
+    return obj is None or access.organization_of(obj) in ids
 
 
 class OrganizationFilter(admin.SimpleListFilter):
@@ -97,7 +82,7 @@ class OrganizationFilter(admin.SimpleListFilter):
 
 def _form_organization_id(request: HttpRequest) -> int | None:
     obj = getattr(request, _FORM_OBJECT, None)
-    return None if obj is None else organization_id_of(obj)
+    return None if obj is None else access.organization_of(obj)
 
 
 class ScopedChoicesMixin:
@@ -144,7 +129,7 @@ class OrgScopedForm(forms.ModelForm):
         if isinstance(chosen, Organization):
             return chosen.pk
         if self.instance.pk is not None or "organization" not in self.fields:
-            return organization_id_of(self.instance)
+            return access.organization_of(self.instance)
         return None
 
     def clean(self) -> dict[str, Any]:
@@ -162,7 +147,7 @@ class OrgScopedForm(forms.ModelForm):
                 self._check_members(name, org_id, objects)
                 continue
             for obj in objects:
-                other = organization_id_of(obj)
+                other = access.organization_of(obj)
                 if other is not None and other != org_id and not isinstance(obj, Organization):
                     self.add_error(
                         name,

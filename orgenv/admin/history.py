@@ -27,7 +27,6 @@ from django.contrib import admin
 from django.contrib.admin.utils import display_for_field, flatten_fieldsets, unquote
 from django.core.exceptions import (
     FieldDoesNotExist,
-    ObjectDoesNotExist,
     PermissionDenied,
     ValidationError,
 )
@@ -59,24 +58,6 @@ class CensoredRecordContextHelper(HistoricalRecordContextHelper):
         return super().format_delta_change(change)
 
 
-def organization_id_of(obj: Any) -> int | None:
-    """The organization an instance belongs to, following orgenv.access's paths; None when
-    the chain is broken (a parent deleted too)."""
-    path = access.ORGANIZATION_PATH.get(type(obj))
-    if path is None:
-        return None
-    if path == "pk":
-        return obj.pk
-    *parents, last = path.split("__")
-    current = obj
-    try:
-        for name in parents:
-            current = getattr(current, name)
-    except ObjectDoesNotExist:
-        return None
-    return getattr(current, f"{last}_id", None)
-
-
 class CensoredHistoryAdmin(SimpleHistoryAdmin):
     object_history_list_template = "audit/admin_history_list.html"
 
@@ -97,7 +78,7 @@ class CensoredHistoryAdmin(SimpleHistoryAdmin):
     def _check_scope(self, request: HttpRequest, obj: Any) -> None:
         if request.user.is_superuser:
             return
-        org_id = organization_id_of(obj)
+        org_id = access.organization_of(obj)
         if org_id is None or not access.is_org_admin(request.user, org_id):
             raise Http404
 

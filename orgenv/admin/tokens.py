@@ -8,18 +8,17 @@ tells the admin to copy the token now.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
 from orgenv.models import ProjectToken
-from orgenv.tokens import token_issue, token_revoke
+from orgenv.tokens import expiry, token_issue, token_revoke
 
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedForm
 
@@ -39,20 +38,12 @@ class TokenIssueForm(OrgScopedForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        expires_at: datetime | None = cleaned.get("expires_at")
-        if cleaned.get("days") is not None and expires_at is not None:
-            self.add_error("days", "Give either a number of days or an expiry date, not both.")
-        elif expires_at is not None and expires_at <= timezone.now():
-            self.add_error("expires_at", "The expiry date must be in the future.")
+        try:
+            expiry(days=cleaned.get("days"), expires_at=cleaned.get("expires_at"))
+        except ValidationError as error:
+            for field, messages_ in error.message_dict.items():
+                self.add_error(field, messages_)
         return cleaned
-
-
-def token_status(token: ProjectToken) -> str:
-    if token.revoked_at is not None:
-        return "revoked"
-    if token.expires_at is not None and token.expires_at <= timezone.now():
-        return "expired"
-    return "active"
 
 
 class TokenStatusFilter(admin.SimpleListFilter):
@@ -60,16 +51,12 @@ class TokenStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "active"), ("expired", "expired"), ("revoked", "revoked")]
+        return ProjectToken.Status.choices
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        now = timezone.now()
-        live = queryset.filter(revoked_at__isnull=True)
-        return {
-            "active": live.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)),
-            "expired": live.filter(expires_at__lte=now),
-            "revoked": queryset.filter(revoked_at__isnull=False),
-        }.get(self.value(), queryset)
+        if self.value() not in ProjectToken.Status.values:
+            return queryset
+        return queryset.with_status(self.value())
 
 
 @admin.register(ProjectToken)
@@ -145,10 +132,6 @@ class ProjectTokenAdmin(OrgScopedAdmin):
         response = TemplateResponse(request, "admin/orgenv/projecttoken/issued.html", context)
         response["Cache-Control"] = "no-store"
         return response
-
-    @admin.display(description="status")
-    def status(self, token: ProjectToken) -> str:
-        return token_status(token)
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:

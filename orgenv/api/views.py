@@ -17,8 +17,7 @@ import hashlib
 import logging
 
 from django.db import DatabaseError, transaction
-from django.http import HttpResponseNotModified
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -33,7 +32,7 @@ from orgenv.audit import events as audit
 from orgenv.forensics.manifests import manifest_id
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
-from ..access import may_see_secrets, projects_for
+from ..access import project_access
 from ..crypto import DecryptionError
 from ..formats import FORMATS, environment_payload
 from ..models import AuditEvent, ProjectToken
@@ -225,12 +224,10 @@ class MemberEnvironmentView(OrgenvAPIView):
         },
     )
     def get(self, request: Request, org: str, project: str) -> Response:
-        project = get_object_or_404(
-            projects_for(request.user).select_related("organization"),
-            organization__slug=org,
-            slug=project,
-        )
-        show_secrets = may_see_secrets(request.user, project)
+        found = project_access(request.user, organization=org, project=project)
+        if found is None:
+            raise Http404("No such project among yours.")
+        project, show_secrets = found.project, found.administers
         try:
             layers = load_layers(project)
             values = {

@@ -7,7 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ..actors import acting_as
+from .. import access
+from ..actors import acting_as, current_actor
 from ..crypto import DecryptionError
 from ..models import Project
 
@@ -64,3 +65,17 @@ def validation_message(error: ValidationError) -> str:
     if hasattr(error, "message_dict"):
         return " ".join(f"{field}: {' '.join(m)}" for field, m in error.message_dict.items())
     return " ".join(error.messages)
+
+
+def check_actor_administers(slugs: list[str]) -> None:
+    """With --actor, that user must administer every organization the change touches (a new
+    organization needs a superuser). Without it the operator at the shell is trusted."""
+    actor = current_actor()
+    if actor is None or actor.user is None:
+        return
+    for slug in slugs:
+        if not access.may_administer(actor.user, [slug]):
+            raise CommandError(
+                f"--actor: {actor.label} does not administer organization {slug!r}; "
+                "pick an admin of it (or a superuser)."
+            )

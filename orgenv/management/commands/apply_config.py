@@ -6,10 +6,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.db import IntegrityError, transaction
 
-from ... import access, configuration
-from ...actors import current_actor
+from ... import configuration
 from ...crypto import DecryptionError
-from ..base import OrgenvCommand
+from ..base import OrgenvCommand, check_actor_administers
 
 
 class _DryRun(Exception):
@@ -77,22 +76,3 @@ class Command(OrgenvCommand):
 def _reason(exc: Exception) -> str:
     messages = getattr(exc, "messages", None)
     return " ".join(messages) if messages else str(exc)
-
-
-def check_actor_administers(slugs: list[str]) -> None:
-    """With --actor, that user must administer every organization the change touches (a new
-    organization needs a superuser). Without it the operator at the shell is trusted."""
-    actor = current_actor()
-    if actor is None or actor.user is None:
-        return
-    from ...models import Organization
-
-    existing = {o.slug: o for o in Organization.objects.filter(slug__in=slugs)}
-    for slug in slugs:
-        org = existing.get(slug)
-        allowed = actor.user.is_superuser if org is None else access.is_org_admin(actor.user, org)
-        if not allowed:
-            raise CommandError(
-                f"--actor: {actor.label} does not administer organization {slug!r}; "
-                "pick an admin of it (or a superuser)."
-            )

@@ -13,8 +13,7 @@ from orgenv.hygiene.public_values import findings_of
 from ... import services
 from ...models import AuditEvent, VariableGroup
 from ...validators import validate_variable_name, validate_variable_value
-from ..base import OrgenvCommand
-from .apply_config import check_actor_administers
+from ..base import OrgenvCommand, check_actor_administers
 
 
 class Command(OrgenvCommand):
