@@ -4,6 +4,8 @@ orgenv.access."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator
@@ -246,8 +248,9 @@ class ProjectVariable(_Definition):
 class ProjectTokenQuerySet(models.QuerySet):
     """The token status rule in SQL; ProjectToken.status is the same rule for one row."""
 
-    def active(self) -> ProjectTokenQuerySet:
-        now = timezone.now()
+    def active(self, *, now: datetime | None = None) -> ProjectTokenQuerySet:
+        """Tokens that authenticate at `now` (default: the clock's now)."""
+        now = now or timezone.now()
         return self.filter(revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )

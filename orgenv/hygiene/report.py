@@ -18,12 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q
-
 from orgenv.forensics.manifests import last_deliveries
 from orgenv.models import Organization, ProjectToken, ProjectVariable, Variable, VariableGroup
 from orgenv.resolution import Definition, GroupLayer, group_source, resolve
-from orgenv.selectors.reach import grant_matrix
+from orgenv.selectors.reach import GrantMatrix, grant_matrix
 
 UNUSED_DAYS = 30
 EXPIRING_DAYS = 14
@@ -115,7 +113,7 @@ def _secrets(org: Organization, now: datetime) -> list[SecretAge]:
     return sorted(rows, key=lambda s: (s.changed_at, s.owner, s.name))
 
 
-def _dead(org: Organization, matrix) -> list[DeadDefinition]:
+def _dead(org: Organization, matrix: GrantMatrix) -> list[DeadDefinition]:
     by_group: dict[int, list[tuple[int, str]]] = {}
     for gid, vid, name in Variable.objects.filter(group__organization=org).values_list(
         "group_id", "id", "name"
@@ -164,8 +162,8 @@ def _dead(org: Organization, matrix) -> list[DeadDefinition]:
 
 def _tokens(org: Organization, now: datetime) -> list[TokenFlag]:
     active = (
-        ProjectToken.objects.filter(project__organization=org, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        ProjectToken.objects.filter(project__organization=org)
+        .active(now=now)
         .select_related("project")
     )
     flags = []

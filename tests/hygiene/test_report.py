@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from orgenv import services
 from orgenv.hygiene.report import report
@@ -134,3 +135,13 @@ def test_apply_config_sets_and_checks_max_age_days(world, tmp_path):
         CommandError, match=r"g.yaml:4: organizations\[0\].groups\[0\].max_age_days"
     ):
         call_command("apply_config", str(config), stdout=io.StringIO())
+
+
+def test_the_admins_group_list_flags_overdue_secrets(client, world, org):
+    # Against the real clock this time: the admin list judges ages as of now.
+    Variable.objects.filter(name="DB_PASSWORD").update(updated_at=timezone.now())
+    Variable.objects.filter(name="OLD_KEY").update(updated_at=timezone.now() - timedelta(days=91))
+    client.force_login(world.alice)
+    html = client.get("/admin/orgenv/variablegroup/").content.decode()
+    assert "⚠ 1 overdue" in html
+    assert html.count("⚠") == 1  # orphan's old secret has no maximum: not flagged
