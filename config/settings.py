@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Database or cache unreachable: 503 with Retry-After, JSON under /api/.
+    "orgenv.api.unavailable.BackendUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -212,6 +214,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # A locked-out sign-in gets a page in the site's layout that says why and for how long.
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# Memory for decrypted current values, per process (orgenv.crypto.PlaintextCache).
+DECRYPTION_CACHE_BYTES = env.int("DECRYPTION_CACHE_BYTES", default=32 * 1024 * 1024)
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 

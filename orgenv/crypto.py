@@ -11,8 +11,9 @@ fields turn it into a `DecryptionError` naming the table, the column and the row
 
 from __future__ import annotations
 
-import functools
+import sys
 import threading
+from collections import OrderedDict
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -31,11 +32,15 @@ class DecryptionError(Exception):
 
 
 class Ciphertext(str):
-    """A Fernet token that is already encrypted: the field stores it as it is.
+    """A Fernet token, never plaintext: the field stores it as it is, and only decrypt()
+    turns it into text. Rotation and copies between tables move tokens without decrypting
+    them; a resolution holds its values as Ciphertext, so nothing can print one by mistake
+    as if it were the value."""
 
-    Used by rotate_keys and by copies between tables, which move tokens without
-    decrypting them.
-    """
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Ciphertext(…)"
 
 
 class Undecryptable:
@@ -82,6 +87,58 @@ def validate_keys(keys: list[str] | tuple[str, ...]) -> list[str]:
     return problems
 
 
+class PlaintextCache:
+    """Plaintexts of current values, keyed by the row they belong to, bounded by bytes.
+
+    A row has one entry: when its token changes (an edit, a rotation), the next lookup misses
+    and the new plaintext replaces the old one, so a superseded value does not linger in
+    memory. Least recently used entries go first once `max_bytes` (DECRYPTION_CACHE_BYTES)
+    is reached; a value bigger than the whole budget is not cached.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, object], tuple[str, str, int]] = OrderedDict()
+        self.bytes = 0
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, object], token: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != token:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, key: tuple[str, object], token: str, plaintext: str) -> None:
+        size = sys.getsizeof(token) + sys.getsizeof(plaintext)
+        limit = settings.DECRYPTION_CACHE_BYTES
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[2]
+            if size > limit:
+                return
+            self._entries[key] = (token, plaintext, size)
+            self.bytes += size
+            while self.bytes > limit:
+                _, (_, _, evicted) = self._entries.popitem(last=False)
+                self.bytes -= evicted
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = self.hits = self.misses = 0
+
+
+plaintexts = PlaintextCache()
+
+
 def key_ring() -> MultiFernet:
     """The process-wide MultiFernet for the current FERNET_KEYS."""
     global _ring
@@ -95,7 +152,7 @@ def key_ring() -> MultiFernet:
             if problems:
                 raise DecryptionError(" ".join(problems))
             _ring = (keys, MultiFernet([Fernet(k.encode()) for k in keys]))
-            _decrypt_cached.cache_clear()
+            plaintexts.clear()  # nothing decrypted under another key ring survives it
         return _ring[1]
 
 
@@ -105,27 +162,33 @@ def _reset_on_setting_change(*, setting: str, **kwargs: object) -> None:
     if setting == "FERNET_KEYS":
         with _lock:
             _ring = None
-            _decrypt_cached.cache_clear()
+            plaintexts.clear()
 
 
 def encrypt(plaintext: str) -> str:
     return key_ring().encrypt(plaintext.encode("utf-8")).decode("ascii")
 
 
-@functools.lru_cache(maxsize=65536)
-def _decrypt_cached(token: str) -> str:
-    # Keyed by the token itself: a token is never decrypted twice in a process. Fernet
-    # tokens are unique per encryption, so the cache holds exactly the stored values.
-    return key_ring().decrypt(token.encode("ascii")).decode("utf-8")
+def decrypt(
+    token: str, *, table: str = "?", column: str = "value", row: object = None, cache: bool = False
+) -> str:
+    """Decrypt one token, or raise DecryptionError naming where it came from.
 
-
-def decrypt(token: str, *, table: str = "?", column: str = "value", row: object = None) -> str:
-    """Decrypt one token, or raise DecryptionError naming where it came from."""
-    key_ring()  # make sure the cache belongs to the current keys
+    With cache=True (the current value of row `row` of `table`), the plaintext is kept in
+    `plaintexts` so that the next resolution of an unchanged value costs no decryption."""
+    ring = key_ring()  # also makes sure the cache belongs to the current keys
+    key = (table, row)
+    if cache:
+        hit = plaintexts.get(key, token)
+        if hit is not None:
+            return hit
     try:
-        return _decrypt_cached(token)
+        plaintext = ring.decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError, ValueError):
         raise Undecryptable(table, column).error(row) from None
+    if cache:
+        plaintexts.put(key, token, plaintext)
+    return plaintext
 
 
 def rotate(token: str) -> str:

@@ -39,7 +39,9 @@ def _upsert(
 
     Comparison happens on Python values, so an encrypted value is compared decrypted: the same
     plaintext is never re-encrypted and re-saved."""
-    instance = model._default_manager.select_for_update().filter(**lookup).first()
+    # FOR NO KEY UPDATE, not FOR UPDATE: the access events that resolutions insert meanwhile
+    # reference these rows (FOR KEY SHARE) and must not wait for a long apply to commit.
+    instance = model._default_manager.select_for_update(no_key=True).filter(**lookup).first()
     if instance is None:
         instance = model(**lookup, **{**(defaults or {}), **fields})
         instance.full_clean()

@@ -115,11 +115,7 @@ def token_issue(
         ) from None
     audit.record(
         AuditEvent.Kind.TOKEN_ISSUED,
-        project=project,
-        organization=project.organization,
         token=token,
-        token_prefix=token.prefix,
-        token_name=token.name,
         detail={"expires_at": expires_at.isoformat() if expires_at else None},
     )
     return token, f"{token.prefix}.{secret}"
@@ -134,11 +130,7 @@ def token_revoke(*, token: ProjectToken) -> ProjectToken:
         token.save(update_fields=["revoked_at"])
         audit.record(
             AuditEvent.Kind.TOKEN_REVOKED,
-            project=token.project,
-            organization=token.project.organization,
             token=token,
-            token_prefix=token.prefix,
-            token_name=token.name,
         )
     return token
 

@@ -6,7 +6,7 @@ other project, of any organization, existing or not, answers 404: a page never c
 a project the reader may not see exists.
 
 Secret values never reach these pages, not even for organization admins: the pages are for
-reading, the admin is for changing. Values are resolved with decrypt=False and only public
+reading, the admin is for changing. Resolutions hold ciphertext; only public
 values are decrypted, one by one, with selectors.reveal.
 """
 
@@ -23,7 +23,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
+from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
 from . import access
 from .models import Organization, Project
@@ -75,7 +75,7 @@ def home(request: HttpRequest) -> HttpResponse:
         summaries = []
         for project in items:
             # Two queries per project, nothing decrypted: only names and flags are counted.
-            resolution = resolve_project(project, decrypt=False).resolution
+            resolution = load_layers(project).resolution
             summaries.append(
                 ProjectSummary(
                     project,
@@ -96,7 +96,7 @@ def environment(request: HttpRequest, org: str, project: str) -> HttpResponse:
     if found is None:
         raise Http404("No such project among yours.")
     project_obj, is_admin = found.project, found.administers
-    layers = resolve_project(project_obj, decrypt=False)
+    layers = load_layers(project_obj)
     context = {
         "project": project_obj,
         "is_admin": is_admin,

@@ -22,3 +22,12 @@ WHITENOISE_USE_FINDERS = True
 # Live-server tests open connections from request threads; closing them after each request
 # lets the test database be dropped at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not Django's shared-cache in-memory database: that one locks whole tables
+    # between connections, where the real (WAL) database lets readers and a writer overlap,
+    # and the concurrency tests (tests/concurrency.py) must meet the real behaviour.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(BASE_DIR / "artifacts" / f"test-db-{os.getpid()}.sqlite3")  # noqa: F405
+    }
+    (BASE_DIR / "artifacts").mkdir(exist_ok=True)  # noqa: F405

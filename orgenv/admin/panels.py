@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from orgenv.audit.censor import MASK
 from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
 from orgenv.resolution import Reach, group_reach
-from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
+from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class EffectiveRow:
 def effective_environment(project: Project) -> tuple[list[EffectiveRow], ProjectLayers]:
     """The project's resolved variables for the admin: public values in clear, secrets as
     the mask (and never decrypted for it), with what each one shadows."""
-    layers = resolve_project(project, decrypt=False)
+    layers = load_layers(project)
     rows = [
         EffectiveRow(
             resolved.name,

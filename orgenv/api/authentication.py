@@ -52,29 +52,23 @@ EXPOSED_DETAIL = (
 )
 
 
-def record_denied(request: Request, reason: str, *, prefix: str = "", token=None) -> None:  # type: ignore[no-untyped-def]
+def record_denied(
+    request: Request, reason: str, *, prefix: str = "", token: ProjectToken | None = None
+) -> None:
     """One RESOLUTION_DENIED event: prefix when parseable, reason, address, user agent."""
-    project = token.project if token is not None else None
     try:
         with transaction.atomic():
-            _record_denied(request, reason, prefix, token, project)
+            audit.record(
+                AuditEvent.Kind.RESOLUTION_DENIED,
+                actor=f"token:{prefix}" if prefix else "anonymous",
+                token=token,
+                token_prefix=prefix,
+                request=request,  # address and user agent
+                detail={"reason": reason},
+            )
     except DatabaseError:
         # The caller is refused either way; a 500 instead of the 401 would only hide why.
         logger.exception("Could not record a rejected token (%s, %s)", prefix or "-", reason)
-
-
-def _record_denied(request, reason, prefix, token, project) -> None:  # type: ignore[no-untyped-def]
-    audit.record(
-        AuditEvent.Kind.RESOLUTION_DENIED,
-        actor=f"token:{prefix}" if prefix else "anonymous",
-        token=token,
-        token_prefix=prefix,
-        token_name=token.name if token is not None else "",
-        project=project,
-        organization=project.organization if project is not None else None,
-        request=request,  # address and user agent
-        detail={"reason": reason},
-    )
 
 
 class ProjectTokenAuthentication(BaseAuthentication):
@@ -127,8 +121,10 @@ class ProjectTokenAuthentication(BaseAuthentication):
         return exposed
 
     def _fail(self, request, failures, reason, prefix="", token=None) -> None:  # type: ignore[no-untyped-def]
-        failures.fail(request)
+        wait = failures.fail(request)
         record_denied(request, reason, prefix=prefix, token=token)
+        if wait is not None:  # one failure too many: the answer is 429, not why it failed
+            raise exceptions.Throttled(wait)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="orgenv"'

@@ -18,13 +18,43 @@ from rest_framework.throttling import SimpleRateThrottle
 from orgenv.audit.events import client_address
 
 
-class _CurrentRates(SimpleRateThrottle):
+def _count(key: str, duration: int, now: float) -> int:
+    """Add one to the counter of `key` in the current window of `duration` seconds and
+    return the new count, atomically: cache.incr is Redis INCR (and a locked update in the
+    local-memory cache), so concurrent requests on several servers never read the same
+    count. The window is part of the key and the key expires with it."""
+    window_key = f"{key}:{int(now // duration)}"
+    cache.add(window_key, 0, duration + 1)
+    try:
+        return cache.incr(window_key)
+    except ValueError:  # expired between add and incr: this is the new window's first hit
+        cache.add(window_key, 1, duration + 1)
+        return 1
+
+
+class _AtomicRate(SimpleRateThrottle):
+    """DRF's throttle reads a list of timestamps, appends, and writes it back: two requests
+    at once both pass. This one counts with an atomic increment per fixed window."""
+
     # DRF copies the rates at import time; read them per use so settings changes apply.
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
+    def allow_request(self, request: Request, view: object) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        return _count(self.key, self.duration, self.now) <= self.num_requests
 
-class TokenRateThrottle(_CurrentRates):
+    def wait(self) -> float:
+        """Seconds until the current window ends."""
+        return max(1.0, self.duration - (self.now % self.duration))
+
+
+class TokenRateThrottle(_AtomicRate):
     scope = "token"
 
     def get_cache_key(self, request: Request, view: object) -> str | None:
@@ -34,7 +64,7 @@ class TokenRateThrottle(_CurrentRates):
         return self.cache_format % {"scope": self.scope, "ident": token.pk}
 
 
-class MemberRateThrottle(_CurrentRates):
+class MemberRateThrottle(_AtomicRate):
     scope = "member"
 
     def get_cache_key(self, request: Request, view: object) -> str | None:
@@ -43,30 +73,31 @@ class MemberRateThrottle(_CurrentRates):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class AuthFailureThrottle(_CurrentRates):
+class AuthFailureThrottle(_AtomicRate):
     """Counts failures only: `blocked` is asked before a token is checked, `fail` after a
-    token was rejected."""
+    token was rejected — and says, from its own atomic count, whether this failure was one
+    too many, so that a burst of guesses at once cannot all be answered 401."""
 
     scope = "auth_failure"
 
-    def _load(self, request: Request) -> bool:
+    def _key(self, request: Request) -> bool:
         if self.rate is None:
             return False
         address = client_address(request) or "unknown"
         self.key = self.cache_format % {"scope": self.scope, "ident": address}
         self.now = self.timer()
-        self.history = [t for t in cache.get(self.key, []) if t > self.now - self.duration]
         return True
 
     def blocked(self, request: Request) -> float | None:
         """Seconds to wait when this address has failed too often, else None."""
-        if not self._load(request) or len(self.history) < self.num_requests:
+        if not self._key(request):
             return None
-        if not self.history:  # a rate of 0 refuses every token
-            return float(self.duration)
-        return max(1.0, self.duration - (self.now - self.history[-1]))
+        failures = cache.get(f"{self.key}:{int(self.now // self.duration)}", 0)
+        return self.wait() if failures >= self.num_requests else None
 
-    def fail(self, request: Request) -> None:
-        if self._load(request):
-            self.history.insert(0, self.now)
-            cache.set(self.key, self.history, self.duration)
+    def fail(self, request: Request) -> float | None:
+        """Count one failure; seconds to wait when it is over the limit, else None."""
+        if not self._key(request):
+            return None
+        over = _count(self.key, self.duration, self.now) > self.num_requests
+        return self.wait() if over else None

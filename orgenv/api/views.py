@@ -1,8 +1,8 @@
 """The two environment endpoints: the runner's (project token) and the members' (session).
 
-Both resolve through orgenv.selectors.layers.load_layers (two queries, values still encrypted),
-decrypt the winners, then write one RESOLUTION audit event, and only once it is committed
-build the answer: if the event cannot be written, the caller gets a 500 without secrets.
+Both load the layers (orgenv.selectors.layers, two queries, values still encrypted) and
+deliver them through orgenv.audit.resolutions: if the access event cannot be written, the
+caller gets a 500 without secrets.
 
 The reads are deliberately outside that transaction. On SQLite a transaction that reads and
 then writes must hold the write lock from its start (or risk SQLITE_BUSY on the upgrade), so
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.http import Http404, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -28,18 +28,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orgenv.audit import events as audit
-from orgenv.forensics.manifests import manifest_id
-from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.audit.resolutions import Delivery, resolution_deliver, resolution_record
+from orgenv.selectors.layers import ProjectLayers, load_layers
 
 from ..access import project_access
 from ..crypto import DecryptionError
-from ..formats import FORMATS, environment_payload
-from ..models import AuditEvent, ProjectToken
+from ..formats import FORMATS
+from ..models import ProjectToken
 from .authentication import HasProjectToken, ProjectTokenAuthentication
 from .renderers import RUNNER_RENDERERS, FormatParameter
 from .serializers import DetailSerializer, EnvironmentSerializer
 from .throttling import MemberRateThrottle, TokenRateThrottle
+from .unavailable import is_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,11 @@ class OrgenvAPIView(APIView):
     content_negotiation_class = FormatParameter
 
     def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # Errors are JSON whatever format was asked for: runners parse `detail`.
-        if isinstance(response, Response) and response.status_code >= 400:
+        # Errors are JSON whatever format was asked for: runners parse `detail`. So is the
+        # description OPTIONS answers (the text formats render environments only).
+        if isinstance(response, Response) and (
+            response.status_code >= 400 or request.method == "OPTIONS"
+        ):
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -89,46 +92,11 @@ def etag_matches(request: Request, etag: str) -> bool:
     return False
 
 
-def record_resolution(
-    request: Request,
-    layers: ProjectLayers,
-    *,
-    actor: str,
-    token: ProjectToken | None = None,
-    **detail: object,
-) -> AuditEvent:
-    """The access event of one resolution: its manifest (names, sources, versions), never a
-    value."""
-    project = layers.project
-    with transaction.atomic():  # committed, or rolled back alone, before any answer
-        return audit.record(
-            AuditEvent.Kind.RESOLUTION,
-            actor=actor,
-            user=request.user if request.user and request.user.is_authenticated else None,
-            token=token,
-            token_prefix=token.prefix if token else "",
-            token_name=token.name if token else "",
-            project=project,
-            organization=project.organization,
-            manifest_id=manifest_id(layers),
-            request=request,  # address and user agent
-            detail=detail,
-        )
-
-
-def answer(
-    layers: ProjectLayers, values: dict[str, str | None], event: AuditEvent, **headers: str
-) -> Response:
-    """The environment as the API shapes it, traced to its access event."""
-    project = layers.project
-    payload = environment_payload(
-        organization=project.organization.slug,
-        project=project.slug,
-        resolution=layers.resolution,
-        values=values,
-    )
-    payload["resolution_id"] = event.pk
-    return Response(payload, headers={**headers, RESOLUTION_HEADER: str(event.pk)})
+def answer(delivery: Delivery, **headers: str) -> Response:
+    """The payload, traced to its access event in the body and a header."""
+    event_id = str(delivery.event.pk)
+    body = {**delivery.payload, "resolution_id": delivery.event.pk}
+    return Response(body, headers={**headers, RESOLUTION_HEADER: event_id})
 
 
 FORMAT_PARAMETER = OpenApiParameter(
@@ -152,6 +120,9 @@ ERRORS = {
     ),
     (500, "application/json"): OpenApiResponse(
         DetailSerializer, "The access event could not be written."
+    ),
+    (503, "application/json"): OpenApiResponse(
+        DetailSerializer, "The database or the cache cannot be reached; see Retry-After."
     ),
 }
 
@@ -189,19 +160,31 @@ class RunnerEnvironmentView(OrgenvAPIView):
             etag = environment_etag(layers, fmt)
             if etag_matches(request, etag):
                 # Every fetch is traced, an unchanged one too; it costs no decryption.
-                event = record_resolution(
-                    request, layers, actor=actor, token=token, format=fmt, not_modified=True
+                event = resolution_record(
+                    layers=layers,
+                    actor=actor,
+                    token=token,
+                    request=request,
+                    detail={"format": fmt, "not_modified": True},
                 )
                 response = HttpResponseNotModified()
                 response["ETag"] = etag
                 response[RESOLUTION_HEADER] = str(event.pk)
                 return response
-            values = {n: reveal(r) for n, r in layers.resolution.variables.items()}
-            event = record_resolution(request, layers, actor=actor, token=token, format=fmt)
-        except (DatabaseError, DecryptionError):
+            delivery = resolution_deliver(
+                layers=layers,
+                secrets=True,
+                actor=actor,
+                token=token,
+                request=request,
+                detail={"format": fmt},
+            )
+        except (DatabaseError, DecryptionError) as exc:
+            if is_unreachable(exc):
+                raise  # 503, try again (orgenv.api.unavailable)
             logger.exception("Resolution of %s for token %s failed", project, token.prefix)
             raise ResolutionFailed() from None
-        return answer(layers, values, event, ETag=etag)
+        return answer(delivery, ETag=etag)
 
 
 class MemberEnvironmentView(OrgenvAPIView):
@@ -221,6 +204,7 @@ class MemberEnvironmentView(OrgenvAPIView):
             403: OpenApiResponse(DetailSerializer, "Not signed in."),
             404: OpenApiResponse(DetailSerializer, "No such project among yours."),
             500: ERRORS[(500, "application/json")],
+            503: ERRORS[(503, "application/json")],
         },
     )
     def get(self, request: Request, org: str, project: str) -> Response:
@@ -229,15 +213,17 @@ class MemberEnvironmentView(OrgenvAPIView):
             raise Http404("No such project among yours.")
         project, show_secrets = found.project, found.administers
         try:
-            layers = load_layers(project)
-            values = {
-                name: reveal(r) if show_secrets or not r.is_secret else None
-                for name, r in layers.resolution.variables.items()
-            }
-            event = record_resolution(
-                request, layers, actor=request.user.get_username(), secrets_shown=show_secrets
+            delivery = resolution_deliver(
+                layers=load_layers(project),
+                secrets=show_secrets,
+                actor=request.user.get_username(),
+                user=request.user,
+                request=request,
+                detail={"secrets_shown": show_secrets},
             )
-        except (DatabaseError, DecryptionError):
+        except (DatabaseError, DecryptionError) as exc:
+            if is_unreachable(exc):
+                raise  # 503, try again (orgenv.api.unavailable)
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
-        return answer(layers, values, event)
+        return answer(delivery)

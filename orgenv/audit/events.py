@@ -1,10 +1,5 @@
-"""Audit events: one call writes one append-only record. Never pass a value here.
-
-`record(kind, **fields)` fills what it can from what it is given, so callers stay short:
-the actor from orgenv.actors, the organization and project slugs (kept as text so the
-record stays readable after deletes), the token's prefix and name, the group's name, and
-the address and user agent of a request.
-"""
+"""Audit events: one call, `record`, writes one append-only record; it has no parameter a
+value could travel in. `client_address` is the one rule for a caller's address."""
 
 from __future__ import annotations
 
@@ -15,10 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from orgenv.actors import current_actor, current_request
-from orgenv.models import AuditEvent
-
-# Keyword arguments that would smuggle a value into the record: refused loudly.
-_FORBIDDEN = frozenset({"value", "values", "plaintext"})
+from orgenv.models import AuditEvent, Organization, Project, ProjectToken, VariableGroup
 
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
@@ -48,13 +40,24 @@ def record(
     actor: str | None = None,
     user: Any = None,
     request: HttpRequest | None = None,
-    group: Any = None,
-    **fields: Any,
+    organization: Organization | None = None,
+    project: Project | None = None,
+    group: VariableGroup | None = None,
+    token: ProjectToken | None = None,
+    token_prefix: str = "",
+    variables: dict[str, str] | None = None,
+    manifest_id: int | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Write one audit event. The actor defaults to the current one (orgenv.actors)."""
-    smuggled = _FORBIDDEN & fields.keys()
-    if smuggled:
-        raise TypeError(f"Audit events never hold values: drop {', '.join(sorted(smuggled))}.")
+    """Write one audit event. There is no parameter a value could travel in: `variables`
+    maps names to sources, a manifest (orgenv.forensics.manifests) names, sources and
+    versions, `detail` holds counts, reasons and formats.
+
+    What is not given is filled from what is: the actor from orgenv.actors (or the signed-in
+    user of the current request); the token's prefix and name and its project; the project's
+    organization; the group's name and organization; slugs kept as text so the record stays
+    readable after deletes; the address and user agent of `request`. `token_prefix` alone
+    serves a rejected token whose row is unknown."""
     current = current_actor()
     if user is None and current is not None:
         user = current.user
@@ -67,37 +70,32 @@ def record(
     if actor is None:
         actor = current.label if current else (user.get_username() if user else "")
 
-    if request is not None:
-        fields.setdefault("address", client_address(request))
-        agent = request.META.get("HTTP_USER_AGENT", "")
-        fields.setdefault("user_agent", agent[:USER_AGENT_MAX])
-
-    token = fields.get("token")
     if token is not None:
-        fields.setdefault("token_prefix", token.prefix)
-        fields.setdefault("token_name", token.name)
-        fields.setdefault("project", token.project)
-
-    if group is not None:
-        fields.setdefault("group_name", group.name)
-        fields.setdefault("organization_id", group.organization_id)
-
-    project = fields.get("project")
-    if project is not None:
-        fields.setdefault("project_slug", project.slug)
-        if "organization" not in fields:
-            fields.setdefault("organization_id", project.organization_id)
-
-    organization = fields.get("organization")
-    if organization is not None:
-        fields.setdefault("organization_slug", organization.slug)
-    elif fields.get("organization_id") and not fields.get("organization_slug"):
-        from orgenv.models import Organization
-
-        slug = (
-            Organization.objects.filter(pk=fields["organization_id"])
-            .values_list("slug", flat=True)
-            .first()
-        )
-        fields["organization_slug"] = slug or ""
-    return AuditEvent.objects.create(kind=kind, actor=actor, user=user, **fields)
+        token_prefix = token_prefix or token.prefix
+        project = project or token.project
+    if project is not None and organization is None:
+        organization = project.organization
+    if group is not None and organization is None:
+        organization = group.organization
+    address, agent = None, ""
+    if request is not None:
+        address = client_address(request)
+        agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX]
+    return AuditEvent.objects.create(
+        kind=kind,
+        actor=actor,
+        user=user,
+        organization=organization,
+        organization_slug=organization.slug if organization is not None else "",
+        project=project,
+        project_slug=project.slug if project is not None else "",
+        group_name=group.name if group is not None else "",
+        token=token,
+        token_prefix=token_prefix,
+        token_name=token.name if token is not None else "",
+        address=address,
+        user_agent=agent,
+        variables=variables or {},
+        manifest_id=manifest_id,
+        detail=detail or {},
+    )

@@ -101,9 +101,11 @@ def _stored(variables: list, conflicts: list) -> int:
         return Manifest.objects.get(digest=digest).pk
 
 
-def manifest_id(layers: ProjectLayers, *, as_of: datetime | None = None) -> int:
-    """The id of the manifest of this resolution, stored if new. Call it inside the
-    transaction that writes the access event."""
+def manifest_id(layers: ProjectLayers) -> int:
+    """The id of the manifest of this resolution, stored if new; for layers read from
+    history (--as-of), the versions then. Call it inside the transaction that writes the
+    access event."""
+    as_of = layers.as_of
     key = layers.fingerprint
     if as_of is None and key in _known:
         return _known[key]

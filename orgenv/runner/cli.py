@@ -187,6 +187,10 @@ def _http_error(error: urllib.error.HTTPError, endpoint: str) -> FetchError:
             "set --url to the final address (a token is never sent on a redirect).",
             EXIT_PROTOCOL,
         )
+    if status == 503:
+        retry = _one_line(error.headers.get("Retry-After", "") if error.headers else "")
+        when = f" in {retry} seconds" if retry.isdigit() else ""
+        return FetchError(f"server unavailable, try again{when} (503).", EXIT_UNAVAILABLE)
     if status >= 500:
         return FetchError(
             f"the server failed ({status} {error.reason}){suffix}; try again later.",

@@ -26,9 +26,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from orgenv import crypto
 from orgenv import models as m
+from orgenv.crypto import Ciphertext
 from orgenv.models import Organization, Project
 from orgenv.resolution import Definition, GroupLayer, group_reach, group_source, resolve
-from orgenv.selectors.layers import GroupReach, ProjectLayers, reveal
+from orgenv.selectors.layers import GroupReach, ProjectLayers
 
 DELETED = "-"
 
@@ -95,8 +96,8 @@ def find_project(organization_slug: str, project_slug: str, when: datetime) -> P
 
 
 def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
-    """The layers of `project` as they were at `when`; values stay ciphertext (see
-    resolve_as_of). Raises AsOfError when the project did not exist then."""
+    """The layers of `project` as they were at `when`, values as crypto.Ciphertext (reveal
+    them with selectors.layers). Raises AsOfError when the project did not exist then."""
     # 1. the project's row: its label, and (2.) its team links at that time
     row = project_row_as_of(project.pk, when)
     past_project = Project(
@@ -184,7 +185,12 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
             group = reaching[gid]
             variables[gid].append(
                 Definition(
-                    name, token, is_secret, group_source(group.name), group.priority, ("v", vid)
+                    name,
+                    Ciphertext(token),
+                    is_secret,
+                    group_source(group.name),
+                    group.priority,
+                    ("v", vid),
                 )
             )
             stamp.update(f"|v{hid}".encode())
@@ -212,7 +218,9 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
     ):
         if kind == DELETED or pid != row.id:
             continue
-        project_defs.append(Definition(name, token, is_secret, "project", ref=("p", pvid)))
+        project_defs.append(
+            Definition(name, Ciphertext(token), is_secret, "project", ref=("p", pvid))
+        )
         stamp.update(f"|p{hid}".encode())
 
     resolution = resolve(
@@ -222,13 +230,4 @@ def layers_as_of(project: Project, when: datetime) -> ProjectLayers:
         ),
         project_defs,
     )
-    return ProjectLayers(past_project, groups, resolution, stamp.hexdigest())
-
-
-def resolve_as_of(project: Project, when: datetime, *, decrypt: bool = True) -> ProjectLayers:
-    """The effective environment of `project` at `when`, like selectors.resolve_project."""
-    layers = layers_as_of(project, when)
-    if decrypt:
-        for resolved in layers.resolution.variables.values():
-            resolved.value = reveal(resolved)
-    return layers
+    return ProjectLayers(past_project, groups, resolution, stamp.hexdigest(), as_of=when)

@@ -1,14 +1,16 @@
-"""Reads: the layers of a project, fetched in a constant number of queries, and resolved.
+"""Reads: the layers of a project, fetched in two queries and resolved.
 
-The loader fetches rows as tuples with the raw ciphertext (no model instances, no
-decryption); `resolve_project` decrypts only the values that win, or none at all when the
-caller needs only names and sources (the ETag, the member pages' secret rows).
+The loader fetches rows as tuples (no model instances, no decryption): every value in a
+resolution is a crypto.Ciphertext. Plaintext is a different type, a plain str, and only
+`reveal` (one value) and `plaintext` (every winner) make it, so a caller decrypts exactly
+what it shows and nothing else.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connections
 from django.db.models import (
@@ -24,6 +26,7 @@ from django.db.models import (
 from django.db.models.functions import Cast
 
 from orgenv import crypto
+from orgenv.crypto import Ciphertext
 from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
 from orgenv.resolution import (
     Definition,
@@ -35,6 +38,7 @@ from orgenv.resolution import (
     group_source,
     resolve,
 )
+from orgenv.selectors.snapshot import one_snapshot
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,9 @@ class GroupReach:
 class ProjectLayers:
     project: Project
     groups: list[GroupReach]  # every group of the organization, reaching or not
-    resolution: Resolution  # values are still ciphertext
+    resolution: Resolution  # every value a crypto.Ciphertext
     fingerprint: str  # changes whenever anything that affects the result changes
+    as_of: datetime | None = None  # read from history (the project may be deleted since)
 
     @property
     def reaching(self) -> list[GroupReach]:
@@ -98,7 +103,12 @@ def _fetch(queryset: QuerySet) -> list[tuple]:
 
 def load_layers(project: Project) -> ProjectLayers:
     """Two queries whatever the number of groups: groups (with how they reach the project),
-    then their variables together with the project's variables."""
+    then their variables together with the project's variables, both in one snapshot."""
+    with one_snapshot():
+        return _load_layers(project)
+
+
+def _load_layers(project: Project) -> ProjectLayers:
     through_projects = VariableGroup.projects.through
     through_teams = VariableGroup.teams.through
     team_projects = Project.teams.through
@@ -159,13 +169,16 @@ def load_layers(project: Project) -> ProjectLayers:
     # A row's last change is in the stamp too: a restore writes back the very ciphertext of
     # an older version but is a new version (a new history row), which manifests record.
     for gid, did, name, is_secret, token, updated in rows:
+        sealed = Ciphertext(token)
         if gid is None:
-            project_defs.append(Definition(name, token, bool(is_secret), "project", ref=("p", did)))
+            project_defs.append(
+                Definition(name, sealed, bool(is_secret), "project", ref=("p", did))
+            )
             parts.append(f"|p{did}:{name}:{is_secret:d}:{token}:{updated}")
         else:
             definitions[gid].append(
                 Definition(
-                    name, token, bool(is_secret), sources[gid], by_id[gid].priority, ("v", did)
+                    name, sealed, bool(is_secret), sources[gid], by_id[gid].priority, ("v", did)
                 )
             )
             parts.append(f"|v{did}:{name}:{is_secret:d}:{token}:{updated}")
@@ -184,17 +197,13 @@ def load_layers(project: Project) -> ProjectLayers:
 _TABLES = {"v": Variable._meta.db_table, "p": ProjectVariable._meta.db_table}
 
 
-def reveal(item: Resolved | Definition) -> str:
-    """The plaintext of one resolved value or definition (decrypted once per process)."""
+def reveal(item: Resolved | Definition, *, cache: bool = True) -> str:
+    """The plaintext of one resolved value or definition. A current value is decrypted once
+    per process while it stays current (crypto.plaintexts); pass cache=False for a past one."""
     kind, row = item.ref
-    return crypto.decrypt(item.value, table=_TABLES[kind], row=row)
+    return crypto.decrypt(item.value, table=_TABLES[kind], row=row, cache=cache)
 
 
-def resolve_project(project: Project, *, decrypt: bool = True) -> ProjectLayers:
-    """The effective environment of a project. With decrypt=True, winning values are
-    plaintext; shadowed definitions stay encrypted (reveal() them when needed)."""
-    layers = load_layers(project)
-    if decrypt:
-        for resolved in layers.resolution.variables.values():
-            resolved.value = reveal(resolved)
-    return layers
+def plaintext(layers: ProjectLayers) -> dict[str, str]:
+    """The plaintext of every winning value, by name: what a runner receives."""
+    return {name: reveal(resolved) for name, resolved in layers.resolution.variables.items()}

@@ -234,13 +234,13 @@ def test_a_matching_if_none_match_gets_304_without_body_or_decryption(client, ru
     first = client.get(URL, **runner.headers())
     etag = first["ETag"]
     assert etag and client.get(URL, **runner.headers())["ETag"] == etag
-    crypto._decrypt_cached.cache_clear()
+    crypto.plaintexts.clear()
     response = client.get(URL, **runner.headers(HTTP_IF_NONE_MATCH=etag))
     assert response.status_code == 304
     assert response.content == b""
     assert response["ETag"] == etag
-    info = crypto._decrypt_cached.cache_info()
-    assert info.hits + info.misses == 0  # nothing was decrypted, not even from the cache
+    # nothing was decrypted, not even from the cache
+    assert crypto.plaintexts.hits + crypto.plaintexts.misses == 0
 
 
 def test_a_304_is_recorded_as_an_access_event(client, runner):
@@ -402,3 +402,35 @@ def test_over_real_http_a_runner_gets_its_environment_then_a_304(live_server, tr
         urllib.request.urlopen(f"{live_server.url}{URL}", timeout=10)
     assert refused.value.code == 401
     assert refused.value.headers["WWW-Authenticate"] == 'Bearer realm="orgenv"'
+
+
+def test_the_decryption_cache_is_bounded_by_bytes_and_keeps_no_superseded_value(
+    client, runner, world, settings
+):
+    """20 values of 64 KiB edited again and again once took a worker from 80 to 460 MB: the
+    cache kept every plaintext ever decrypted, up to 65,536 entries whatever their size."""
+    settings.DECRYPTION_CACHE_BYTES = 1024 * 1024
+    big = make_group(world.acme, "big", access="all")
+    crypto.plaintexts.clear()
+    for round_ in range(5):
+        for i in range(20):
+            Variable.objects.update_or_create(
+                group=big, name=f"BIG_{i}", defaults={"value": f"{round_}{i:02d}" * 16384}
+            )
+        body = client.get(URL, **runner.headers()).json()
+        assert body["variables"]["BIG_7"] == f"{round_}07" * 16384
+        assert crypto.plaintexts.bytes <= settings.DECRYPTION_CACHE_BYTES
+        # One entry per current row at most: edited values replaced their old plaintexts.
+        assert len(crypto.plaintexts) <= 20 + 4
+
+
+def test_an_unchanged_value_is_decrypted_once_and_a_new_key_ring_empties_the_cache(
+    client, runner, settings
+):
+    crypto.plaintexts.clear()
+    client.get(URL, **runner.headers())
+    misses = crypto.plaintexts.misses
+    assert client.get(URL, **runner.headers()).json()["variables"]["DB_PASSWORD"] == SECRET
+    assert crypto.plaintexts.misses == misses and crypto.plaintexts.hits == misses == 3
+    settings.FERNET_KEYS = [*settings.FERNET_KEYS, crypto.Fernet.generate_key().decode()]
+    assert len(crypto.plaintexts) == 0

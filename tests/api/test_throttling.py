@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
+from django.test import Client
 
 from orgenv.tokens import token_issue
 
@@ -91,3 +97,52 @@ def test_a_member_over_the_member_rate_gets_429(client, world):
     assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
     client.force_login(world.alice)
     assert client.get(url).status_code == 200
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The shared Redis at 127.0.0.1:6379 under a key prefix of this test alone (Redis is
+    shared with other test sessions: nothing here flushes it)."""
+    prefix = f"orgenv-test-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield
+    client = cache._cache.get_client(write=True)
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        client.delete(key)
+
+
+def at_once(count: int, request: Callable[[Client], int]) -> list[int]:
+    """`count` requests released together by a barrier, each from its own thread (and its own
+    database connection); their status codes."""
+    barrier = threading.Barrier(count)
+
+    def one(_: int) -> int:
+        client = Client()
+        barrier.wait()
+        try:
+            return request(client)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_never_pass_the_token_rate_with_redis(redis_cache, raw):
+    statuses = at_once(12, lambda client: client.get(URL, **bearer(raw)).status_code)
+    assert sorted(statuses) == [200] * 3 + [429] * 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_bad_tokens_never_pass_the_failure_limit_with_redis(redis_cache, raw):
+    bad = "oev_AAAAAAAAAAAA." + "x" * 43
+    statuses = at_once(10, lambda client: client.get(URL, **bearer(bad)).status_code)
+    assert sorted(statuses) == [401] * 2 + [429] * 8
+    assert Client().get(URL, **bearer(raw)).status_code == 429

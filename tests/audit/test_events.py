@@ -78,8 +78,11 @@ def test_record_fills_slugs_and_refuses_a_value(world):
         "acme",
         "web",
     )
-    with pytest.raises(TypeError, match="never hold values"):
-        audit.record(Kind.RESOLUTION, project=world.web, value="s3cret")
+    # The recorder's signature has no parameter a value could travel in.
+    for smuggled in ("value", "values", "plaintext"):
+        with pytest.raises(TypeError, match=f"unexpected keyword argument '{smuggled}'"):
+            audit.record(Kind.RESOLUTION, project=world.web, **{smuggled: "s3cret"})
+    assert AuditEvent.objects.count() == 1
 
 
 def test_prune_removes_only_events_older_than_the_cutoff(world):

@@ -6,8 +6,12 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
 
-from orgenv.models import AuditEvent, Project, Variable, VariableGroup
+from orgenv.models import AuditEvent, Organization, Project, Variable, VariableGroup
+from orgenv.tokens import token_issue
+from tests.concurrency import between_statements
 
 VALID = """\
 organizations:
@@ -164,3 +168,29 @@ def test_a_write_the_models_refuse_mid_apply_rolls_everything_back(world, tmp_pa
     assert "'staging'" in message and "'production'" in message
     assert snapshot() == before
     assert Project.objects.get(slug="web").environment == "production"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: SQLite has one writer at a time"
+)
+@pytest.mark.django_db(transaction=True)
+def test_runners_do_not_wait_for_an_apply_that_holds_the_organization(world, tmp_path):
+    """apply_config locked the organization row FOR UPDATE until it committed, and every
+    resolution's access event (a foreign key to it: FOR KEY SHARE) waited for the whole apply."""
+    raw = token_issue(project=world.web, name="ci")[1]
+    path = tmp_path / "config.yaml"
+    path.write_text(VALID)
+
+    def resolve() -> None:
+        with connection.cursor() as cursor:  # fail fast instead of hanging the test
+            cursor.execute("SET lock_timeout = '5s'")
+        response = Client().get("/api/v1/environment", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.status_code == 200
+
+    def organization_locked(sql: str) -> bool:
+        return f'FROM "{Organization._meta.db_table}"' in sql and "FOR " in sql
+
+    with between_statements(organization_locked, resolve, times=1) as interleaving:
+        run(str(path))
+    assert interleaving.runs == 1 and interleaving.errors == []
+    assert interleaving.seconds[0] < 3

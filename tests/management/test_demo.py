@@ -12,7 +12,7 @@ from django.db import connection
 
 from orgenv.management.commands.demo import DEMO_FILE
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
-from orgenv.selectors.layers import resolve_project
+from orgenv.selectors.layers import load_layers, reveal
 
 # README "Demo data", transcribed by hand (not read from demo.yaml, so the file is checked).
 PROJECTS = {
@@ -138,8 +138,8 @@ def test_demo_users_can_sign_in_and_admin_administers_acme_without_being_superus
 
 def test_production_db_resolves_to_what_the_spec_table_grants_it(db):
     demo()
-    resolved = resolve_project(Project.objects.get(slug="production_db")).resolution.variables
-    assert {name: (r.value, r.source) for name, r in resolved.items()} == {
+    resolved = load_layers(Project.objects.get(slug="production_db")).resolution.variables
+    assert {name: (reveal(r), r.source) for name, r in resolved.items()} == {
         "PRODUCTION_ENVVAR": ("production", "group:production"),
         "PRODUCTION_SECRET": ("hidden", "group:production"),
         "DOCKER_REGISTRY_URL": ("registry.acme.example.com", "group:shared-infrastructure"),
@@ -157,8 +157,8 @@ def test_production_db_resolves_to_what_the_spec_table_grants_it(db):
         ),
         "NPM_TOKEN": ("npm_demo", "group:private-repos"),
     }
-    staging_api = resolve_project(Project.objects.get(slug="staging-api")).resolution.variables
-    assert staging_api["API_ENDPOINT"].value == "https://api.staging.example.com"
+    staging_api = load_layers(Project.objects.get(slug="staging-api")).resolution.variables
+    assert reveal(staging_api["API_ENDPOINT"]) == "https://api.staging.example.com"
     assert staging_api["API_ENDPOINT"].source == "project"
 
 

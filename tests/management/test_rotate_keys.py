@@ -8,9 +8,11 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import override_settings
 
 from orgenv import crypto, services
 from orgenv.models import AuditEvent, ProjectVariable, Variable
+from tests.concurrency import between_statements
 from tests.conftest import make_group
 
 KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -88,3 +90,71 @@ def test_rotation_is_audited_with_counts(written_with_key_a, settings):
     event = AuditEvent.objects.get(kind=AuditEvent.Kind.KEYS_ROTATED)
     assert event.actor == "system:rotate_keys"
     assert event.detail["rotated"][f"{Variable._meta.db_table}.value"] == 3
+
+
+def _first_page_of_variables(sql: str) -> bool:
+    # The rotation's reads of the first page of orgenv_variable (the checking pass's and the
+    # rotating pass's), not the page reads after it nor the re-read of changed rows.
+    return (
+        sql.startswith("SELECT")
+        and f'FROM "{Variable._meta.db_table}"' in sql
+        and f'"{Variable._meta.db_table}"."id" >' not in sql
+        and " IN (" not in sql
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_value_edited_while_rotating_is_never_written_back(written_with_key_a, settings):
+    """An editor saves A between the rotation's read of A and its write: the rotation must
+    not put the old token back (it did, on PostgreSQL), and the editor must not wait for the
+    rotation (on SQLite it failed with "database is locked" after 20 s)."""
+    group = written_with_key_a
+    settings.FERNET_KEYS = [KEY_B, KEY_A]
+    edits = iter(["a2", "a3", "a4"])
+
+    def edit() -> None:
+        # Written by a server still on the old key ring, so that the row needs rotating
+        # again: the rotation must read the new version and rotate that.
+        with override_settings(FERNET_KEYS=[KEY_A]):
+            services.variable_set(group=group, name="A", value=next(edits), is_secret=False)
+
+    with between_statements(_first_page_of_variables, edit) as interleaving:
+        output = rotate()
+
+    assert interleaving.errors == []
+    assert interleaving.runs == 2  # once after the check's read, once after the rotation's
+    assert max(interleaving.seconds) < 5  # the editor did not wait for the rotation
+    assert "1 value(s) were changed by an editor while rotating" in output
+    assert [h.value for h in Variable.history.filter(name="A").order_by("-history_id")] == [
+        "a3",
+        "a2",
+        "alpha",
+    ]
+    # The variables were rotated in their newest version. (History rows that a server on the
+    # old key ring adds after rotation passed their table are why rotate_keys refuses to run
+    # while such a server is up.)
+    settings.FERNET_KEYS = [KEY_B]
+    assert {v.name: v.value for v in group.variables.all()} == {
+        "A": "a3",
+        "B": "beta",
+        "S": "s2",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_never_waits_for_more_than_one_batch(written_with_key_a, settings):
+    group = written_with_key_a
+    settings.FERNET_KEYS = [KEY_B, KEY_A]
+
+    def edit() -> None:
+        services.variable_set(group=group, name="A", value="edited", is_secret=False)
+
+    def second_page(sql: str) -> bool:  # between two batches of the rotating pass
+        return sql.startswith("SELECT") and f'"{Variable._meta.db_table}"."id" >' in sql
+
+    with between_statements(second_page, edit) as interleaving:
+        rotate()
+    assert interleaving.errors == []
+    assert interleaving.runs >= 2 and max(interleaving.seconds) < 5
+    settings.FERNET_KEYS = [KEY_B]
+    assert Variable.objects.get(name="A").value == "edited"

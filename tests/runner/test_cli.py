@@ -186,6 +186,11 @@ def test_a_server_that_does_not_answer_in_time_fails_with_the_timeout(tmp_path):
         (answer(403, b'{"detail": "Nope."}'), 77, ["403", "Nope"]),
         (answer(500, b"<h1>Server Error</h1>", "text/html"), 69, ["500", "try again later"]),
         (answer(502, b"bad gateway", "text/plain"), 69, ["502"]),
+        (
+            answer(503, b'{"detail": "The server is unavailable."}', Retry_After="5"),
+            69,
+            ["server unavailable, try again in 5 seconds (503)"],
+        ),
         (answer(200, b"<html>login</html>", "text/html"), 76, ["not orgenv's", "text/html"]),
         (answer(200, b'{"variables": ["not", "a", "mapping"]}'), 76, ["not orgenv's"]),
         (
@@ -195,7 +200,7 @@ def test_a_server_that_does_not_answer_in_time_fails_with_the_timeout(tmp_path):
         ),
         (answer(404, b"<html>not found</html>", "text/html"), 76, ["unexpected answer 404"]),
     ],
-    ids=["429", "403", "500", "502", "html", "wrong-shape", "bad-name", "404"],
+    ids=["429", "403", "500", "502", "503", "html", "wrong-shape", "bad-name", "404"],
 )
 def test_a_failed_fetch_says_why_in_one_line_and_never_starts_the_command(
     tmp_path, reply, code, phrases

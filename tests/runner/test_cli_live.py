@@ -368,3 +368,19 @@ def test_ctrl_c_at_a_terminal_is_not_forwarded_a_second_time(runner):
     finally:
         os.close(primary)
         os.close(secondary)
+
+
+def test_with_the_cache_down_the_cli_says_server_unavailable(runner, settings, tmp_path):
+    """The rate limits need the shared cache; with it unreachable the server answers a JSON
+    503 with Retry-After (not an HTML 500) and the CLI says to try again."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        }
+    }
+    ran = tmp_path / "ran"
+    result = runner.run("run", "--", sys.executable, "-c", f"open({str(ran)!r}, 'w')")
+    assert result.returncode == 69
+    assert "server unavailable, try again in 5 seconds (503)" in result.stderr.decode()
+    assert not ran.exists()

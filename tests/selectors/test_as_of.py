@@ -12,13 +12,13 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from orgenv.models import Project, ProjectVariable, Team, Variable, VariableGroup
-from orgenv.selectors.as_of import AsOfError, find_project, parse_when, resolve_as_of
-from orgenv.selectors.layers import resolve_project
+from orgenv.selectors.as_of import AsOfError, find_project, layers_as_of, parse_when
+from orgenv.selectors.layers import load_layers, reveal
 from tests.conftest import make_group
 
 
 def _env(layers) -> dict[str, tuple[str, bool, str]]:
-    return {n: (r.value, r.is_secret, r.source) for n, r in layers.resolution.variables.items()}
+    return {n: (reveal(r), r.is_secret, r.source) for n, r in layers.resolution.variables.items()}
 
 
 class Snapshots:
@@ -29,13 +29,13 @@ class Snapshots:
         self.taken: list[tuple[datetime, dict]] = []
 
     def take(self) -> None:
-        self.taken.append((timezone.now(), _env(resolve_project(self.project))))
+        self.taken.append((timezone.now(), _env(load_layers(self.project))))
         # Later changes must get a strictly later history_date than this snapshot.
         time.sleep(0.002)
 
     def assert_all_match(self) -> None:
         for when, expected in self.taken:
-            assert _env(resolve_as_of(self.project, when)) == expected, when
+            assert _env(layers_as_of(self.project, when)) == expected, when
 
 
 def test_as_of_gives_back_every_snapshot_after_edits_deletes_and_renames(world):
@@ -128,7 +128,7 @@ def test_deleting_a_team_ends_its_grants_in_the_past_too(world):
 
 def test_a_time_before_the_project_existed_is_a_clear_error(world):
     with pytest.raises(AsOfError, match=r"did not exist at .* \(it was created at "):
-        resolve_as_of(world.web, world.web.history.earliest().history_date - timedelta(days=1))
+        layers_as_of(world.web, world.web.history.earliest().history_date - timedelta(days=1))
 
 
 def test_a_deleted_project_is_found_by_its_name_at_that_time(world):
@@ -139,7 +139,7 @@ def test_a_deleted_project_is_found_by_its_name_at_that_time(world):
     world.web.delete()
     past = find_project("acme", "web", when)
     assert past.pk == pk
-    assert _env(resolve_as_of(past, when)) == {"A": ("1", False, "group:g")}
+    assert _env(layers_as_of(past, when)) == {"A": ("1", False, "group:g")}
     with pytest.raises(AsOfError, match="no project acme/web"):
         find_project("acme", "web", timezone.now())
 
@@ -153,7 +153,7 @@ def test_as_of_runs_a_fixed_number_of_queries(world, django_assert_num_queries):
     # project row, project teams, groups, group→project grants, group→team grants,
     # variables (with the candidate subquery), project variables
     with django_assert_num_queries(7):
-        resolve_as_of(world.web, when, decrypt=False)
+        layers_as_of(world.web, when)
     assert VariableGroup.objects.count() == 4
 
 
@@ -206,4 +206,4 @@ def test_as_of_still_reads_the_past_after_the_old_key_is_retired(world, settings
     settings.FERNET_KEYS = [new, *settings.FERNET_KEYS]
     call_command("rotate_keys", stdout=StringIO())
     settings.FERNET_KEYS = [new]  # the old key is gone: history must have been re-encrypted
-    assert _env(resolve_as_of(world.web, when)) == {"KEY": ("old-key", True, "group:g")}
+    assert _env(layers_as_of(world.web, when)) == {"KEY": ("old-key", True, "group:g")}

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from orgenv.crypto import Ciphertext
 from orgenv.models import Project, ProjectVariable, Team
-from orgenv.selectors.layers import load_layers, resolve_project
+from orgenv.selectors.layers import load_layers, plaintext, reveal
 from tests.conftest import make_group
 
 
@@ -14,7 +15,7 @@ def test_a_project_gets_groups_for_all_selected_and_through_a_team(world):
     make_group(world.acme, "chosen", projects=[world.web], variables={"B": "2"})
     make_group(world.acme, "team", teams=[team], variables={"C": "3"})
     make_group(world.acme, "elsewhere", variables={"D": "4"})
-    layers = resolve_project(world.web)
+    layers = load_layers(world.web)
     assert layers.resolution.sources == {
         "A": "group:everyone",
         "B": "group:chosen",
@@ -35,21 +36,22 @@ def test_a_labelled_group_skips_a_project_with_another_label(world):
     make_group(
         world.acme, "prod", access="all", environment="production", secrets={"S": "prod-secret"}
     )
-    assert resolve_project(staging).resolution.variables == {}
-    assert resolve_project(world.web).resolution.variables["S"].value == "prod-secret"
+    assert load_layers(staging).resolution.variables == {}
+    assert plaintext(load_layers(world.web)) == {"S": "prod-secret"}
 
 
 def test_a_project_variable_overrides_and_keeps_what_it_shadowed(world):
     make_group(world.acme, "g", access="all", variables={"URL": "group-url"})
     ProjectVariable.objects.create(project=world.web, name="URL", value="project-url")
-    resolved = resolve_project(world.web).resolution.variables["URL"]
-    assert (resolved.value, resolved.source) == ("project-url", "project")
+    resolved = load_layers(world.web).resolution.variables["URL"]
+    assert (reveal(resolved), resolved.source) == ("project-url", "project")
+    assert reveal(resolved.shadowed[0]) == "group-url"
     assert [d.source for d in resolved.shadowed] == ["group:g"]
 
 
 def test_another_organizations_groups_never_reach_a_project(world):
     make_group(world.globex, "theirs", access="all", variables={"X": "globex"})
-    assert resolve_project(world.web).resolution.variables == {}
+    assert load_layers(world.web).resolution.variables == {}
 
 
 def test_the_fingerprint_changes_with_a_value_and_not_otherwise(world):
@@ -80,5 +82,19 @@ def test_resolution_runs_a_constant_number_of_queries(world, django_assert_num_q
     # 1. the organization's groups, with whether each is selected or reached through a team
     # 2. the variables of the groups that reach the project UNION ALL the project's own
     with django_assert_num_queries(2):
-        layers = resolve_project(world.web)
+        layers = load_layers(world.web)
     assert len(layers.resolution.variables) == 2 * groups + 1
+
+
+def test_a_resolution_holds_only_ciphertext_and_reveal_returns_plain_text(world):
+    make_group(world.acme, "g", access="all", variables={"A": "public"}, secrets={"S": "hidden"})
+    ProjectVariable.objects.create(project=world.web, name="A", value="override")
+    layers = load_layers(world.web)
+    stored = [r.value for r in layers.resolution.variables.values()] + [
+        d.value for r in layers.resolution.variables.values() for d in r.shadowed
+    ]
+    assert len(stored) == 3 and all(type(v) is Ciphertext for v in stored)
+    assert "hidden" not in repr(layers) and "public" not in repr(layers)
+    revealed = plaintext(layers)
+    assert revealed == {"A": "override", "S": "hidden"}
+    assert all(type(v) is str for v in revealed.values())

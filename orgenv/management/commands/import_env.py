@@ -79,8 +79,7 @@ class Command(OrgenvCommand):
             if changed:
                 audit.record(
                     AuditEvent.Kind.VARIABLES_IMPORTED,
-                    organization=group.organization,
-                    group_name=group.name,
+                    group=group,
                     detail={
                         "file": file.rsplit("/", 1)[-1],
                         "created": sorted(outcomes.get(services.CREATED, [])),

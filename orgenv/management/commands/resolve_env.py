@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError, CommandParser
 
-from orgenv.audit import events as audit
+from orgenv.audit import events
 from orgenv.audit.censor import MASK
-from orgenv.forensics.manifests import manifest_id
+from orgenv.audit.resolutions import resolution_deliver, resolution_record
 from orgenv.forensics.replay import ReplayError, render_replay, replay_payload
-from orgenv.selectors.as_of import AsOfError, parse_when, resolve_as_of
-from orgenv.selectors.layers import ProjectLayers, resolve_project, reveal
-
-from ...formats import FORMATS, environment_payload, render
-from ...management.base import OrgenvCommand, project_from_label
-from ...models import AuditEvent, Project
+from orgenv.formats import FORMATS, render
+from orgenv.management.base import OrgenvCommand, project_from_label
+from orgenv.models import AuditEvent, Project
+from orgenv.resolution import Definition, Resolved
+from orgenv.selectors.as_of import AsOfError, layers_as_of, parse_when
+from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
 
 class Command(OrgenvCommand):
@@ -60,10 +60,10 @@ class Command(OrgenvCommand):
         """The one place the layers come from: now, or from history with --as-of."""
         if options.get("as_of"):
             try:
-                return resolve_as_of(project, parse_when(options["as_of"]))
+                return layers_as_of(project, parse_when(options["as_of"]))
             except AsOfError as error:
                 raise CommandError(str(error)) from None
-        return resolve_project(project)
+        return load_layers(project)
 
     def handle(self, *args: object, **options: object) -> None:
         if options["resolution"] is not None:
@@ -80,32 +80,20 @@ class Command(OrgenvCommand):
             )
         project = project_from_label(options["project"])
         layers = self.load_layers(project, options)
-        as_of = parse_when(options["as_of"]) if options.get("as_of") else None
-        audit.record(
-            AuditEvent.Kind.RESOLUTION,
-            project=project,
-            organization=project.organization,
-            manifest_id=manifest_id(layers, as_of=as_of),
-            detail={
-                "format": "explain" if options["explain"] else options["format"],
-                **({"as_of": options["as_of"]} if options.get("as_of") else {}),
-            },
-        )
+        detail = {
+            "format": "explain" if options["explain"] else options["format"],
+            **({"as_of": options["as_of"]} if options.get("as_of") else {}),
+        }
         if options["explain"]:
+            resolution_record(layers=layers, detail=detail)
             self.stdout.write(explain(layers, show_secrets=options["show_secrets"]), ending="")
             return
-        values = {name: r.value for name, r in layers.resolution.variables.items()}
-        payload = environment_payload(
-            organization=project.organization.slug,
-            project=project.slug,
-            resolution=layers.resolution,
-            values=values,
-        )
-        self.stdout.write(render(options["format"], payload), ending="")
+        delivery = resolution_deliver(layers=layers, secrets=True, detail=detail)
+        self.stdout.write(render(options["format"], delivery.payload), ending="")
 
     def replay(self, resolution: int, fmt: str) -> None:
         event = (
-            AuditEvent.objects.select_related("manifest", "project__organization")
+            AuditEvent.objects.select_related("manifest", "project__organization", "organization")
             .filter(pk=resolution)
             .first()
         )
@@ -116,23 +104,21 @@ class Command(OrgenvCommand):
         except ReplayError as error:
             raise CommandError(str(error)) from None
         # Reading it again is a read like any other: audited, with what it delivered.
-        audit.record(
+        events.record(
             AuditEvent.Kind.RESOLUTION,
             project=event.project,
-            project_slug=event.project_slug,
-            organization_id=event.organization_id,
-            organization_slug=event.organization_slug,
+            organization=event.organization,
             manifest_id=event.manifest_id,
             detail={"format": fmt, "replay_of": event.pk},
         )
         self.stdout.write(body.decode("utf-8"), ending="")
-        self.stdout.flush()
 
 
-def _shown(value: str, is_secret: bool, show_secrets: bool) -> str:
-    if is_secret and not show_secrets:
+def _shown(item: Resolved | Definition, show_secrets: bool) -> str:
+    """A value as --explain prints it; a masked secret is never decrypted."""
+    if item.is_secret and not show_secrets:
         return MASK
-    return repr(value)
+    return repr(reveal(item))
 
 
 def explain(layers: ProjectLayers, *, show_secrets: bool = False) -> str:
@@ -145,15 +131,9 @@ def explain(layers: ProjectLayers, *, show_secrets: bool = False) -> str:
         lines.append("  (none)")
     for name, resolved in resolution.variables.items():
         secret = " [secret]" if resolved.is_secret else ""
-        value = _shown(resolved.value, resolved.is_secret, show_secrets)
-        lines.append(f"  {name} = {value}  from {resolved.source}{secret}")
+        lines.append(f"  {name} = {_shown(resolved, show_secrets)}  from {resolved.source}{secret}")
         for definition in resolved.shadowed:
-            shadowed = _shown(
-                reveal(definition) if show_secrets or not definition.is_secret else "",
-                definition.is_secret,
-                show_secrets,
-            )
-            lines.append(f"      shadows {definition.source}: {shadowed}")
+            lines.append(f"      shadows {definition.source}: {_shown(definition, show_secrets)}")
     lines += ["", "Groups:"]
     if not layers.groups:
         lines.append("  (the organization has no groups)")
