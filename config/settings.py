@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "orgenv",
 ]
 
@@ -80,7 +83,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An admin an organization requires a second factor of enrols before reaching the admin.
+    "orgenv.accounts.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Axes must come last: it turns a lockout into a response.
@@ -190,6 +197,8 @@ REST_FRAMEWORK = {
         "token": env.str("THROTTLE_TOKEN_RATE", default="600/min"),
         "auth_failure": env.str("THROTTLE_AUTH_FAILURE_RATE", default="30/min"),
         "member": env.str("THROTTLE_MEMBER_RATE", default="120/min"),
+        # Reveals per user: a deliberate act, one value at a time, never a bulk path.
+        "reveal": env.str("THROTTLE_REVEAL_RATE", default="30/hour"),
     },
 }
 # How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default)
@@ -219,6 +228,21 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 DECRYPTION_CACHE_BYTES = env.int("DECRYPTION_CACHE_BYTES", default=32 * 1024 * 1024)
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+
+# TOTP: the name authenticator apps show beside the code.
+OTP_TOTP_ISSUER = "orgenv"
+
+# Mail for password resets. Without EMAIL_URL the reset pages do not exist: a form that
+# promises a mail nobody sends would only log failed SMTP connections.
+EMAIL_URL = env.str("EMAIL_URL", default="").strip()
+if EMAIL_URL:
+    vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orgenv@localhost")
+# Password reset requests per client address and per e-mail address, per hour.
+PASSWORD_RESET_RATE = env.int("PASSWORD_RESET_RATE", default=5)
+
+# How recent a password entry (and second factor, when enrolled) a reveal needs.
+REVEAL_REAUTH_SECONDS = env.int("REVEAL_REAUTH_SECONDS", default=600)
 
 LOGGING = {
     "version": 1,

@@ -7,7 +7,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before Django's auth URLs: a GET asks, a POST signs out.
     path("accounts/logout/", sign_out, name="logout"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # orgenv's sign-in (password, then the code of a second factor), re-authentication,
+    # two-factor enrolment, set-password links, password change; password reset only with
+    # EMAIL_URL.
+    path("accounts/", include("orgenv.accounts.urls")),
     path("api/", include("orgenv.api.urls")),
     path("", include("orgenv.urls")),
 ]

@@ -20,6 +20,7 @@ from django.db.models import BooleanField, Exists, Model, OuterRef, Q, QuerySet,
 
 from .models import (
     AuditEvent,
+    Invitation,
     Membership,
     Organization,
     Project,
@@ -36,6 +37,7 @@ User = AbstractBaseUser | AnonymousUser
 ORGANIZATION_PATH: dict[type[Model], str] = {
     Organization: "pk",
     Membership: "organization",
+    Invitation: "organization",
     Team: "organization",
     Project: "organization",
     VariableGroup: "organization",
@@ -158,3 +160,4 @@ def restrict(queryset: QuerySet, user: User | None) -> QuerySet:
         return queryset
     path = ORGANIZATION_PATH[queryset.model]
     return queryset.filter(**{f"{path}__in": admin_organization_ids(user)})
+

@@ -9,5 +9,6 @@ class OrgenvConfig(AppConfig):
     def ready(self) -> None:
         # Importing registers checks, signal receivers (grants, audit) and the audit admin.
         from . import checks, signals  # noqa: F401
+        from .accounts import receivers as account_receivers  # noqa: F401
         from .admin import audit  # noqa: F401
         from .audit import receivers  # noqa: F401

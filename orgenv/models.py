@@ -56,6 +56,12 @@ def _history(**kwargs: object) -> HistoricalRecords:
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    require_admin_two_factor = models.BooleanField(
+        "require two-factor sign-in of admins",
+        default=False,
+        help_text="An admin of this organization without an authenticator app is sent to "
+        "set one up before reaching the admin.",
+    )
     history = _history()
 
     class Meta:
@@ -88,6 +94,45 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"
+
+
+class Invitation(models.Model):
+    """An org admin's invitation of a username to their organization. It names a username,
+    not a user: inviting must not tell whether an account exists (SPEC "People"). The user
+    with that username sees it on `/` and accepts or declines."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        ACCEPTED = "accepted", "accepted"
+        DECLINED = "declined", "declined"
+        CANCELLED = "cancelled", "cancelled"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    username = models.CharField(max_length=150)
+    role = models.CharField(
+        max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "username"],
+                condition=models.Q(status="pending"),
+                name="invitation_one_pending_per_username",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} to {self.organization} ({self.status})"
 
 
 class Team(models.Model):
@@ -361,6 +406,17 @@ class AuditEvent(models.Model):
         CONFIG_APPLIED = "config_applied", "configuration applied"
         VARIABLES_IMPORTED = "variables_imported", "variables imported"
         KEYS_ROTATED = "keys_rotated", "keys rotated"
+        SECRET_REVEALED = "secret_revealed", "secret revealed"
+        INVITATION_SENT = "invitation_sent", "invitation sent"
+        INVITATION_ACCEPTED = "invitation_accepted", "invitation accepted"
+        INVITATION_DECLINED = "invitation_declined", "invitation declined"
+        INVITATION_CANCELLED = "invitation_cancelled", "invitation cancelled"
+        MEMBER_ROLE_CHANGED = "member_role_changed", "role changed"
+        MEMBER_REMOVED = "member_removed", "member removed"
+        MEMBER_UNLOCKED = "member_unlocked", "member unlocked"
+        ACCOUNT_CREATED = "account_created", "account created"
+        TWO_FACTOR_ENABLED = "two_factor_enabled", "two-factor sign-in enabled"
+        TWO_FACTOR_DISABLED = "two_factor_disabled", "two-factor sign-in disabled"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)

@@ -23,6 +23,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from orgenv.people.selectors import invitations_for
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
 
 from . import access
@@ -86,7 +87,9 @@ def home(request: HttpRequest) -> HttpResponse:
         organizations.append(
             OrganizationProjects(organization, organization.pk in admin_ids, summaries)
         )
-    return render(request, "orgenv/home.html", {"organizations": organizations})
+    invitations = list(invitations_for(request.user))
+    context = {"organizations": organizations, "invitations": invitations}
+    return render(request, "orgenv/home.html", context)
 
 
 @never_cache

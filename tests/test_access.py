@@ -209,7 +209,12 @@ def test_an_admin_membership_without_staff_status_opens_no_admin_door(client, pe
     assert page.context["is_admin"] is False
     api = client.get("/api/v1/projects/acme/web/environment")
     assert api.json()["variables"]["TOKEN"] is None
-    assert AuditEvent.objects.get(kind="resolution").detail == {"secrets_shown": False}
+    reveal = client.post(
+        "/api/v1/projects/acme/web/secrets/TOKEN/reveal",
+        {"reason": "curious"},
+        content_type="application/json",
+    )
+    assert reveal.status_code == 403 and "nora-must-not-see" not in reveal.content.decode()
     assert client.get("/orgs/acme/audit/").status_code == 404
     assert client.get("/orgs/acme/grants/").status_code == 404
     assert client.get("/").context["managed_organizations"] == []

@@ -10,6 +10,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from orgenv.models import Membership, Organization
 
@@ -37,6 +39,10 @@ class MembershipForm(OrgScopedForm):
 
 
 class MembershipInline(OrgScopedInline):
+    """Superusers (operators) add members directly here; an org admin sees the rows and
+    manages people on the People page, where an existing user joins only by accepting an
+    invitation (SPEC "People")."""
+
     model = Membership
     form = MembershipForm
     fields = ("user", "role")
@@ -44,13 +50,30 @@ class MembershipInline(OrgScopedInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("user")
 
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
 
 @admin.register(Organization)
 class OrganizationAdmin(OrgScopedAdmin):
     list_display = ("slug", "name")
     search_fields = ("slug", "name")
-    fields = ("slug", "name")
+    fields = ("slug", "name", "require_admin_two_factor", "people")
+    readonly_fields = ("people",)
     inlines = [MembershipInline]
+
+    @admin.display(description="people")
+    def people(self, obj: Organization) -> str:
+        if obj.pk is None:
+            return "Invite people once the organization is saved."
+        url = reverse("admin:orgenv_people", kwargs={"org_slug": obj.slug})
+        return format_html('<a href="{}">Invite, change roles, remove, unlock</a>', url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser

@@ -20,8 +20,8 @@ class EnvironmentSerializer(serializers.Serializer):
     project = serializers.CharField(help_text="Project slug.")
     variables = serializers.DictField(
         child=serializers.CharField(allow_null=True),
-        help_text="Name → value. On the member endpoint, secret values are null unless the "
-        "caller administers the organization.",
+        help_text="Name → value. On the member endpoint every secret value is null, for "
+        "every user: reveal one with POST …/secrets/<NAME>/reveal.",
     )
     secrets = serializers.ListField(
         child=serializers.CharField(), help_text="Names whose value is secret."
@@ -38,3 +38,22 @@ class EnvironmentSerializer(serializers.Serializer):
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, in one sentence.")
+
+
+class RevealRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why you need to see the value; recorded in the audit log."
+    )
+
+
+class RevealSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.CharField(help_text="The effective value of NAME for the project.")
+    source = serializers.CharField(help_text="group:<name> or project.")
+    event = serializers.IntegerField(help_text="The id of the secret_revealed audit event.")
+
+
+class ReauthSerializer(DetailSerializer):
+    reauth_url = serializers.CharField(
+        help_text="Confirm your password (and code) there, then reveal again."
+    )

@@ -3,6 +3,7 @@ counted in the Django cache, so CACHE_URL=redis://… shares them between app se
 
 - "token": requests per project token;
 - "member": requests per signed-in user on the member endpoint;
+- "reveal": reveals per signed-in user;
 - "auth_failure": rejected tokens per client address. Once an address is over it, every
   token from that address gets 429 until the window passes, valid ones included: were a
   valid token still let through, the 429s would tell a guesser which guess was right.
@@ -71,6 +72,12 @@ class MemberRateThrottle(_AtomicRate):
         if not request.user or not request.user.is_authenticated:
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class RevealRateThrottle(MemberRateThrottle):
+    """Reveals per signed-in user: a slow, deliberate path, never a way to read in bulk."""
+
+    scope = "reveal"
 
 
 class AuthFailureThrottle(_AtomicRate):

@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from .reveal import RevealView
 from .views import MemberEnvironmentView, RunnerEnvironmentView
 
 urlpatterns = [
@@ -12,5 +13,10 @@ urlpatterns = [
         "v1/projects/<slug:org>/<slug:project>/environment",
         MemberEnvironmentView.as_view(),
         name="api-member-environment",
+    ),
+    path(
+        "v1/projects/<slug:org>/<slug:project>/secrets/<str:name>/reveal",
+        RevealView.as_view(),
+        name="api-reveal",
     ),
 ]

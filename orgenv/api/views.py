@@ -188,8 +188,9 @@ class RunnerEnvironmentView(OrgenvAPIView):
 
 
 class MemberEnvironmentView(OrgenvAPIView):
-    """The environment of one project for a signed-in member; secret values are null unless
-    the caller administers the organization."""
+    """The environment of one project for a signed-in user; every secret value is null, for
+    every user, admins and superusers included: secrets leave a session only one at a time,
+    through the audited reveal (orgenv.api.reveal)."""
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
@@ -211,15 +212,15 @@ class MemberEnvironmentView(OrgenvAPIView):
         found = project_access(request.user, organization=org, project=project)
         if found is None:
             raise Http404("No such project among yours.")
-        project, show_secrets = found.project, found.administers
+        project = found.project
         try:
             delivery = resolution_deliver(
                 layers=load_layers(project),
-                secrets=show_secrets,
+                secrets=False,  # never in bulk through a session: see orgenv.api.reveal
                 actor=request.user.get_username(),
                 user=request.user,
                 request=request,
-                detail={"secrets_shown": show_secrets},
+                detail={},
             )
         except (DatabaseError, DecryptionError) as exc:
             if is_unreachable(exc):

@@ -19,21 +19,33 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from orgenv.audit.events import record
-from orgenv.models import AuditEvent, Project, Team, VariableGroup
+from orgenv.models import AuditEvent, Membership, Project, Team, VariableGroup
 
 Kind = AuditEvent.Kind
 
 
+def record_sign_in(kind: str, *, actor: str, user: Any, request: Any, **fields: Any) -> None:
+    """One event per organization the user belongs to at this moment (or one without an
+    organization): an organization's audit log then shows a user's sign-ins only from when
+    they were a member, also after they leave (SPEC "People"). Nobody can make another
+    installation's user a member without their consent, so no admin reads a stranger's
+    sign-ins."""
+    memberships = Membership.objects.filter(user=user).select_related("organization")
+    organizations = [m.organization for m in memberships] if user is not None else []
+    for organization in organizations or [None]:
+        record(kind, actor=actor, user=user, request=request, organization=organization, **fields)
+
+
 @receiver(user_logged_in, dispatch_uid="orgenv_audit_login")
 def audit_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    record(Kind.LOGIN, actor=user.get_username(), user=user, request=request)
+    record_sign_in(Kind.LOGIN, actor=user.get_username(), user=user, request=request)
 
 
 @receiver(user_logged_out, dispatch_uid="orgenv_audit_logout")
 def audit_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if user is None:  # signing out without being signed in
         return
-    record(Kind.LOGOUT, actor=user.get_username(), user=user, request=request)
+    record_sign_in(Kind.LOGOUT, actor=user.get_username(), user=user, request=request)
 
 
 @receiver(user_login_failed, dispatch_uid="orgenv_audit_login_failed")
@@ -47,7 +59,7 @@ def audit_login_failed(
 
     user = get_user_model().objects.filter(username=username).first() if username else None
     locked = bool(getattr(request, "axes_locked_out", False))
-    record(
+    record_sign_in(
         Kind.LOGIN_FAILED,
         actor=username,
         user=user,

@@ -71,6 +71,9 @@ def resolution_deliver(
         name: reveal(resolved) if secrets or not resolved.is_secret else None
         for name, resolved in layers.resolution.variables.items()
     }
+    if not secrets:
+        # Exposure and replay read this: such a read did not deliver any secret value.
+        detail = {**detail, "secrets_withheld": True}
     event = resolution_record(
         layers=layers, detail=detail, actor=actor, user=user, token=token, request=request
     )

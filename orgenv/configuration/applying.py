@@ -1,5 +1,8 @@
 """Applying a validated configuration: one transaction, through orgenv.services, counting
-what changed (never values) and recording one audit event per organization that changed."""
+what changed (never values), recording one audit event per organization that changed, and
+planning what it did to every project's effective environment (the impact preview: the
+organization is resolved before and after, inside the transaction, so a dry run that rolls
+back plans exactly what a real apply does)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from orgenv.audit import events as audit
+from orgenv.resolution.impact import Impact, difference, resolve_world
+from orgenv.selectors.world import load_world
 
 from .. import services
 from ..hygiene.public_values import findings_of
@@ -27,6 +32,7 @@ class Summary:
     """What apply changed, per organization: counts[org][(thing, outcome)]."""
 
     counts: dict[str, Counter] = field(default_factory=dict)
+    plan: dict[str, Impact] = field(default_factory=dict)  # org slug → what projects get
     # `FILE:LINE: NAME is public but looks like a credential (rule)`: never the value.
     warnings: list[str] = field(default_factory=list)
 
@@ -57,6 +63,20 @@ class Summary:
             out.append(f"{org}: " + ("; ".join(parts) if parts else "nothing to change") + ".")
         return out
 
+    def plan_lines(self) -> list[str]:
+        """Per organization, each affected project and what changes in its environment
+        (a secret reads "value changed"), with conflicts appearing and disappearing."""
+        out = []
+        for org, impact in self.plan.items():
+            if not impact:
+                out.append(f"{org}: no project's environment changes.")
+                continue
+            out.append(f"{org}: {impact.headline()}")
+            for project in impact.projects:
+                out.append(f"  {org}/{project.project}:")
+                out += [f"  {line}" for line in project.lines()]
+        return out
+
 
 THINGS = [
     "organizations",
@@ -85,7 +105,10 @@ def apply(config: Config, *, prune: bool = False) -> Summary:
     summary = Summary()
     for spec in config.organizations:
         counts = summary.counts.setdefault(spec.slug, Counter())
+        existing = Organization.objects.filter(slug=spec.slug).first()
+        before = resolve_world(load_world(existing)) if existing else {}
         organization = _Applier(spec, counts, prune, summary.warnings, config.filename).apply()
+        summary.plan[spec.slug] = difference(before, resolve_world(load_world(organization)))
         detail = summary.as_detail(spec.slug)
         if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
             audit.record(

@@ -143,7 +143,7 @@ def exposure(
     )
     for eid, at, slug, actor, token_name, prefix, address, agent, mid, detail in rows:
         source, item_version, is_secret = matching[mid]
-        if is_secret and (detail or {}).get("secrets_shown") is False:
+        if is_secret and (detail or {}).get("secrets_withheld"):
             continue  # a member's read: the secret's value was withheld
         result.deliveries.append(
             Delivery(

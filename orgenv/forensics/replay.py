@@ -48,7 +48,7 @@ def replay_payload(event: AuditEvent) -> dict[str, Any]:
                 .values_list("history_id", crypto.stored_token("value"))
             ):
                 stored[kind, hid] = token
-    withheld = event.detail.get("secrets_shown") is False
+    withheld = bool(event.detail.get("secrets_withheld"))
     values = {}
     for item in items:
         if withheld and item.is_secret:

@@ -107,6 +107,8 @@ def test_an_admin_issues_a_token_without_a_csp_violation(page, demo: str) -> Non
     page.get_by_label("Name").fill("ci")
     page.get_by_role("button", name="Save", exact=True).click()
     token = page.locator("#issued-token")
+    # The script is deferred: it runs before DOMContentLoaded, which the click need not await.
+    page.wait_for_load_state("domcontentloaded")
     token.focus()  # select-on-focus.js selects all of it, for copying
     selected = page.evaluate(
         "() => { const f = document.activeElement;"

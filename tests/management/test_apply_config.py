@@ -170,6 +170,50 @@ def test_a_write_the_models_refuse_mid_apply_rolls_everything_back(world, tmp_pa
     assert Project.objects.get(slug="web").environment == "production"
 
 
+CHANGE = """\
+organizations:
+  - slug: acme
+    groups:
+      - name: aaa-new
+        access: all
+        variables:
+          - {name: FIRST, value: rival}
+      - name: production
+        variables:
+          - {name: SECOND, value: rotated, secret: true}
+          - {name: THIRD, value: trois}
+"""
+
+
+def test_dry_run_prints_the_plan_per_project_and_a_real_apply_prints_the_same(world, tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(VALID)
+    run(str(path))
+    path.write_text(CHANGE)
+    before = snapshot()
+    dry = run(str(path), "--dry-run")
+    assert snapshot() == before
+    plan = dry[dry.index("Plan (effective environments):") :].splitlines()[1:]
+    assert plan == [
+        "  acme: This change affects 2 projects.",
+        "    acme/api:",
+        "      changed: FIRST: 'one' → 'rival', source group:production → group:aaa-new",
+        "      changed: SECOND: value changed",
+        "      changed: THIRD: 'three' → 'trois'",
+        "      new conflict: FIRST: group:aaa-new wins over group:production (same priority)",
+        "    acme/web:",
+        "      changed: FIRST: 'one' → 'rival', source group:production → group:aaa-new",
+        "      changed: SECOND: value changed",
+        "      changed: THIRD: 'three' → 'trois'",
+        "      new conflict: FIRST: group:aaa-new wins over group:production (same priority)",
+    ]
+    assert "rotated" not in dry and "two" not in dry  # secret values, old and new
+
+    real = run(str(path))
+    assert real[real.index("Effect on environments:") :].splitlines()[1:] == plan
+    assert "acme: no project's environment changes." in run(str(path), "--dry-run")
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks: SQLite has one writer at a time"
 )

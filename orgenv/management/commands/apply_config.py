@@ -59,6 +59,7 @@ class Command(OrgenvCommand):
                     raise _DryRun
         except _DryRun:
             self.stdout.write(f"Dry run of {file}: nothing was written. It would change:")
+            dry = True
         except (ValidationError, IntegrityError, DecryptionError) as exc:
             # Validation read the database before writing; a model guard or constraint can
             # still refuse (a concurrent change, a value no key decrypts): all is rolled back.
@@ -67,7 +68,11 @@ class Command(OrgenvCommand):
             ) from None
         else:
             self.stdout.write(f"Applied {file}{' with --prune' if prune else ''}.")
+            dry = False
         for line in summary.lines():
+            self.stdout.write(f"  {line}")
+        self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")
+        for line in summary.plan_lines():
             self.stdout.write(f"  {line}")
         for warning in summary.warnings:
             self.stderr.write(f"warning: {warning}")

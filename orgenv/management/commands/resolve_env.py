@@ -85,6 +85,8 @@ class Command(OrgenvCommand):
             **({"as_of": options["as_of"]} if options.get("as_of") else {}),
         }
         if options["explain"]:
+            if not options["show_secrets"]:
+                detail["secrets_withheld"] = True  # masked: no secret value was delivered
             resolution_record(layers=layers, detail=detail)
             self.stdout.write(explain(layers, show_secrets=options["show_secrets"]), ending="")
             return

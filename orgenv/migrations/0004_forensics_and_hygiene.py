@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgenv', '0002_token_prefix_help'),
+        ('orgenv', '0003_people_reveal_two_factor'),
     ]
 
     operations = [
