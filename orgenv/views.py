@@ -25,6 +25,7 @@ from django.views.decorators.cache import never_cache
 
 from orgenv.people.selectors import invitations_for
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.selectors.world import why_name
 
 from . import access
 from .models import Organization, Project
@@ -111,6 +112,15 @@ def environment(request: HttpRequest, org: str, project: str) -> HttpResponse:
         else [],
         "project_edit_url": _admin_url("project", project_obj.pk) if is_admin else "",
     }
+    asked = request.GET.get("why", "").strip()
+    if asked:
+        why = why_name(project_obj, asked[:255])
+        context.update(
+            why=why,
+            why_asked=asked[:255],
+            why_causes=[c.shown(admin=is_admin) for c in why.causes],
+            why_steps=why.steps_for(admin=is_admin),
+        )
     return render(request, "orgenv/environment.html", context)
 
 

@@ -167,6 +167,7 @@ TABLE: dict[str, str] = {
     "api/docs/": PUBLIC,
     "api/v1/environment": "401 401 401 401 401 401 401 401 401",
     "api/v1/projects/<slug:org>/<slug:project>/environment": MEMBER_PAGE.replace("302", "403"),
+    "api/v1/projects/<slug:org>/<slug:project>/why/<str:name>": MEMBER_PAGE.replace("302", "403"),
     "api/v1/projects/<slug:org>/<slug:project>/secrets/<str:name>/reveal": (
         "200 200 404 403 403 403 404 404 403"
     ),

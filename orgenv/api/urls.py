@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from .reveal import RevealView
-from .views import MemberEnvironmentView, RunnerEnvironmentView
+from .views import MemberEnvironmentView, MemberWhyView, RunnerEnvironmentView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -18,5 +18,10 @@ urlpatterns = [
         "v1/projects/<slug:org>/<slug:project>/secrets/<str:name>/reveal",
         RevealView.as_view(),
         name="api-reveal",
+    ),
+    path(
+        "v1/projects/<slug:org>/<slug:project>/why/<str:name>",
+        MemberWhyView.as_view(),
+        name="api-member-why",
     ),
 ]

@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 
 from orgenv.audit.resolutions import Delivery, resolution_deliver, resolution_record
 from orgenv.selectors.layers import ProjectLayers, load_layers
+from orgenv.selectors.world import why_name
 
 from ..access import project_access
 from ..crypto import DecryptionError
@@ -228,3 +229,29 @@ class MemberEnvironmentView(OrgenvAPIView):
             logger.exception("Resolution of %s for %s failed", project, request.user)
             raise ResolutionFailed() from None
         return answer(delivery)
+
+
+class MemberWhyView(OrgenvAPIView):
+    """Why NAME reaches one project of the signed-in member, or why not, and what an admin
+    would do. Names and rules only: never a value, for anyone."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [MemberRateThrottle]
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        operation_id="member_project_why",
+        summary="Why NAME reaches a project or not (session; never a value)",
+        responses={
+            200: OpenApiTypes.OBJECT,
+            403: OpenApiResponse(DetailSerializer, "Not signed in."),
+            404: OpenApiResponse(DetailSerializer, "No such project among yours."),
+        },
+    )
+    def get(self, request: Request, org: str, project: str, name: str) -> Response:
+        found = project_access(request.user, organization=org, project=project)
+        if found is None:
+            raise Http404("No such project among yours.")
+        why = why_name(found.project, name)
+        return Response(why.as_dict(admin=found.administers))

@@ -14,7 +14,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
-from ..models import Membership, Organization, Project, Team, VariableGroup
+from ..models import (
+    Membership,
+    Organization,
+    Project,
+    ProjectVariable,
+    Team,
+    Variable,
+    VariableGroup,
+)
 from ..validators import (
     environment_guard_errors,
     validate_environment_label,
@@ -23,11 +31,15 @@ from ..validators import (
 )
 from .loading import ConfigError, ConfigInvalid, Mapping, Sequence
 
+# A variable listed without a value keeps its current one (how export_config writes secrets);
+# a new variable needs one, which the organization reader checks against the database.
+KEEP = None
+
 
 @dataclass
 class VariableSpec:
     name: str
-    value: str
+    value: str | None  # None (KEEP): keep the current value
     secret: bool | None  # None: keep an existing variable's flag (new ones are public)
     line: int = 0  # where the value is written, for warnings about it
 
@@ -247,7 +259,7 @@ class _Validator:
                         f"expected true or false, found {_kind(secret)}.",
                     )
                     secret = None
-            if name is not None and value is not None:
+            if name is not None and (value is not KEEP or not _has_value_key(item)):
                 value_line = item.key_lines.get("value", item.key_lines.get("value_from_env", line))
                 result.append((VariableSpec(name, value, secret, value_line), line))
         return result
@@ -277,8 +289,7 @@ class _Validator:
                 return None
             value = self.environ[source]
         else:
-            self.error(item.line, path, "'value' or 'value_from_env' is required.")
-            return None
+            return KEEP
         try:
             validate_variable_value(value)
         except ValidationError as exc:
@@ -286,6 +297,10 @@ class _Validator:
             self.error(line, where, " ".join(exc.messages))
             return None
         return value
+
+
+def _has_value_key(item: Mapping) -> bool:
+    return "value" in item or "value_from_env" in item
 
 
 def _twice(what: str, first_line: int) -> str:
@@ -312,12 +327,26 @@ class _OrgState:
     projects: dict[str, str]  # slug → environment
     teams: set[str]
     groups: dict[str, tuple[str, set[str]]]  # name → (environment, selected project slugs)
+    # (group name or "", project slug or "") → names of its variables: those a file may list
+    # without a value
+    defined: set[tuple[str, str, str]] = field(default_factory=set)
 
     @classmethod
     def load(cls, slug: str) -> _OrgState:
         org = Organization.objects.filter(slug=slug).first()
         if org is None:
             return cls({}, set(), {})
+        defined = {
+            (group, "", name)
+            for group, name in Variable.objects.filter(group__organization=org).values_list(
+                "group__name", "name"
+            )
+        } | {
+            ("", project, name)
+            for project, name in ProjectVariable.objects.filter(
+                project__organization=org
+            ).values_list("project__slug", "name")
+        }
         groups: dict[str, tuple[str, set[str]]] = {
             name: (env, set()) for name, env in org.groups.values_list("name", "environment")
         }
@@ -328,6 +357,7 @@ class _OrgState:
             dict(Project.objects.filter(organization=org).values_list("slug", "environment")),
             set(Team.objects.filter(organization=org).values_list("slug", flat=True)),
             groups,
+            defined,
         )
 
 
@@ -482,8 +512,22 @@ class _OrganizationReader:
                 self.environments.setdefault(slug, "")
             project.members = self.user_list(entry, path)
             variables = v.variables(entry, path)
+            self.check_kept(variables, ("", slug), path)
             project.variables = None if variables is None else [var for var, _ in variables]
             self.spec.projects.append(project)
+
+    def check_kept(
+        self, variables: list[tuple[VariableSpec, int]] | None, owner: tuple[str, str], path: str
+    ) -> None:
+        """A variable without a value keeps its current one: it must have one already."""
+        for index, (var, line) in enumerate(variables or []):
+            if var.value is KEEP and (*owner, var.name) not in self.state.defined:
+                self.v.error(
+                    line,
+                    f"{path}.variables[{index}]",
+                    f"a value is required for a new variable ({var.name} is not defined there "
+                    "yet); give 'value' or 'value_from_env'.",
+                )
 
     def references(self, entry: Mapping, key: str, path: str, known: set[str]) -> dict[str, int]:
         """Slugs listed under `key` that exist (with their lines); the others are errors."""
@@ -563,6 +607,7 @@ class _OrganizationReader:
             if "teams" in entry:
                 group.teams = list(self.references(entry, "teams", path, known_teams))
             variables = v.variables(entry, path)
+            self.check_kept(variables, (name, ""), path)
             group.variables = None if variables is None else [var for var, _ in variables]
             self.spec.groups.append(group)
             self.guard_listed_group(group, entry, path, listed)

@@ -1,7 +1,7 @@
 """An organization as the pure impact preview sees it (orgenv.resolution.impact.World).
 
-Seven queries whatever the size of the organization: projects, their team links, groups,
-their project and team grants, group variables, project variables. Values are decrypted for
+Eight queries whatever the size of the organization: teams, projects, their team links,
+groups, their project and team grants, group variables, project variables. Values are decrypted for
 comparison only (the preview never prints a secret); `decrypt=False` keeps the stored tokens,
 for callers that need names, flags and reach but no value (the "why" answer).
 """
@@ -13,6 +13,7 @@ from collections import defaultdict
 from orgenv import crypto
 from orgenv.models import Organization, Project, ProjectVariable, Team, Variable, VariableGroup
 from orgenv.resolution.impact import Entry, GroupState, ProjectState, World
+from orgenv.resolution.why import Why, explain_name
 
 
 def _value(token: str, table: str, row: int, decrypt: bool) -> str:
@@ -80,3 +81,10 @@ def load_world(organization: Organization, *, decrypt: bool = True) -> World:
             for gid, name, priority, environment, access in group_rows
         },
     )
+
+
+def why_name(project: Project, name: str) -> Why:
+    """Why NAME reaches the project or not (orgenv.resolution.why), from the organization as
+    it is now; no value is decrypted."""
+    world = load_world(project.organization, decrypt=False)
+    return explain_name(world, project.organization.slug, project.slug, name)

@@ -124,7 +124,7 @@ BAD_LINES = [
     (
         "a variable without a value",
         "      - {name: g, variables: [{name: A}]}",
-        "'value' or 'value_from_env' is required",
+        "a value is required for a new variable",
     ),
     (
         "a variable with both values",

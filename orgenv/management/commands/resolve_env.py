@@ -1,5 +1,5 @@
 """resolve_env ORG/PROJECT [--format json|dotenv|shell] [--explain] [--show-secrets]
-                        [--as-of ISO8601]
+                        [--as-of ISO8601] [--why NAME]
 resolve_env --resolution ID [--format json|dotenv|shell]
 
 Prints a project's effective environment. json, dotenv and shell print every value, secrets
@@ -23,6 +23,7 @@ from orgenv.models import AuditEvent, Project
 from orgenv.resolution import Definition, Resolved
 from orgenv.selectors.as_of import AsOfError, layers_as_of, parse_when
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.selectors.world import why_name
 
 
 class Command(OrgenvCommand):
@@ -50,6 +51,12 @@ class Command(OrgenvCommand):
             help="with --explain, print secret values instead of masking them",
         )
         parser.add_argument(
+            "--why",
+            metavar="NAME",
+            help="explain whether NAME reaches the project and why (or why not), and what an "
+            "admin would do; exit status 0 when it reaches, 1 when it does not",
+        )
+        parser.add_argument(
             "--as-of",
             metavar="ISO8601",
             help="resolve the environment as it was at this time (UTC unless an offset is "
@@ -67,10 +74,10 @@ class Command(OrgenvCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         if options["resolution"] is not None:
-            if options["project"] or options["explain"] or options["as_of"]:
+            if options["project"] or options["explain"] or options["as_of"] or options["why"]:
                 raise CommandError(
                     "--resolution replays one resolution: give it without ORG/PROJECT, "
-                    "--explain or --as-of."
+                    "--explain, --as-of or --why."
                 )
             self.replay(options["resolution"], options["format"])
             return
@@ -79,6 +86,14 @@ class Command(OrgenvCommand):
                 "Give ORG/PROJECT (for example acme/production_db), or --resolution ID."
             )
         project = project_from_label(options["project"])
+        if options.get("why"):
+            if options.get("as_of"):
+                raise CommandError("--why explains the environment as it is now: drop --as-of.")
+            why = why_name(project, options["why"])
+            self.stdout.write("\n".join(why.lines(admin=True)))
+            if not why.reaches:
+                raise SystemExit(1)
+            return
         layers = self.load_layers(project, options)
         detail = {
             "format": "explain" if options["explain"] else options["format"],

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 
-from .models import (
+from ..models import (
     Membership,
     Organization,
     Project,
@@ -99,23 +99,25 @@ def group_set(*, organization: Organization, name: str, **fields: Any) -> tuple[
     return _upsert(VariableGroup, {"organization": organization, "name": name}, fields)
 
 
+def _definition_fields(value: str | None, is_secret: bool) -> dict[str, Any]:
+    # value None keeps the current value (a file may list a secret without it); a new row
+    # without one fails full_clean, naming the field.
+    return {"is_secret": is_secret} if value is None else {"value": value, "is_secret": is_secret}
+
+
 @transaction.atomic
 def variable_set(
-    *, group: VariableGroup, name: str, value: str, is_secret: bool
+    *, group: VariableGroup, name: str, value: str | None, is_secret: bool
 ) -> tuple[Variable, str]:
-    return _upsert(
-        Variable, {"group": group, "name": name}, {"value": value, "is_secret": is_secret}
-    )
+    return _upsert(Variable, {"group": group, "name": name}, _definition_fields(value, is_secret))
 
 
 @transaction.atomic
 def project_variable_set(
-    *, project: Project, name: str, value: str, is_secret: bool
+    *, project: Project, name: str, value: str | None, is_secret: bool
 ) -> tuple[ProjectVariable, str]:
     return _upsert(
-        ProjectVariable,
-        {"project": project, "name": name},
-        {"value": value, "is_secret": is_secret},
+        ProjectVariable, {"project": project, "name": name}, _definition_fields(value, is_secret)
     )
 
 
