@@ -10,7 +10,7 @@ PORT ?= 8000
 # (refused by the API) must not end up in a log.
 ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"
 
-.PHONY: run test test-sqlite test-postgres install env demo lint format bench chromium postgres clean
+.PHONY: run test test-sqlite test-postgres install env demo lint format audit bench chromium postgres clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,20 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 
+# Known vulnerabilities in the installed dependencies (pip-audit, PyPI's advisory data). Run
+# only when PyPI's JSON API answers with advisory data: offline, or behind a mirror without
+# it, every package would be "not found" and the audit would pass having checked nothing.
+AUDIT_PROBE := import json, urllib.request; from importlib.metadata import version; \
+  url = "https://pypi.org/pypi/django/" + version("django") + "/json"; \
+  json.load(urllib.request.urlopen(url, timeout=10))["vulnerabilities"]
+audit: install
+	@if $(PY) -c '$(AUDIT_PROBE)' >/dev/null 2>&1; then \
+	  $(VENV)/bin/pip-audit --local --skip-editable --progress-spinner off; \
+	else \
+	  echo "pip-audit: NOT RUN: PyPI's vulnerability data (https://pypi.org/pypi/NAME/VERSION/json)" \
+	    "is not reachable from this machine, so the dependencies were not audited."; \
+	fi
+
 test-sqlite: install chromium
 	env -u DATABASE_URL $(PY) -m pytest
 
@@ -68,6 +82,7 @@ test-postgres: install chromium postgres
 test: install chromium
 	rm -rf artifacts/databases
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory audit
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

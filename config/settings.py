@@ -6,6 +6,7 @@ freshly generated keys the first time.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -16,6 +17,26 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _names_in(path: Path) -> frozenset[str]:
+    """The names a dotenv file defines (NAME=… or export NAME=…)."""
+    if not path.is_file():
+        return frozenset()
+    names = re.findall(
+        r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=",
+        path.read_text(encoding="utf-8", errors="replace"),
+        flags=re.MULTILINE,
+    )
+    return frozenset(names)
+
+
+# The server's own settings, which apply_config's `value_from_env` must never copy into a
+# variable that members and runners see (orgenv.configuration.validation): the secrets, and
+# whatever the server's .env defines.
+ORGENV_SERVER_ENV_NAMES = frozenset(
+    {"SECRET_KEY", "FERNET_KEYS", "DATABASE_URL", "CACHE_URL", "EMAIL_URL", "METRICS_TOKEN"}
+) | _names_in(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -164,6 +185,23 @@ STORAGES = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
+# A sign-in lasts 8 hours by default, not Django's two weeks: these sessions administer secrets.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
+
+# Served over HTTPS (behind a proxy that terminates TLS, or directly): cookies only over
+# HTTPS, HSTS for a year (subdomains included), plain HTTP redirected.
+HTTPS = env.bool("HTTPS", default=False)
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # Load balancers probe over plain HTTP and expect an answer, not a redirect.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Only an apex domain can be submitted to browsers' preload lists (hstspreload.org, by
+    # its owner): on orgenv.example.com the directive is inert, and it clears W021.
+    SECURE_HSTS_PRELOAD = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -204,6 +242,9 @@ REST_FRAMEWORK = {
 # How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the default)
 # ignores the header: any client can write it, and it decides audit addresses and throttling.
 ORGENV_TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+if HTTPS and ORGENV_TRUSTED_PROXIES > 0:
+    # The proxy terminates TLS and says so; without a trusted proxy a client could claim it.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "orgenv API",
@@ -219,6 +260,9 @@ SPECTACULAR_SETTINGS = {
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client's address by the one rule of audit events and throttles (TRUSTED_PROXIES): with
+# the proxy's address instead, failures from one client would lock out every other.
+AXES_CLIENT_IP_CALLABLE = "orgenv.audit.events.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # A locked-out sign-in gets a page in the site's layout that says why and for how long.
@@ -244,12 +288,21 @@ PASSWORD_RESET_RATE = env.int("PASSWORD_RESET_RATE", default=5)
 # How recent a password entry (and second factor, when enrolled) a reveal needs.
 REVEAL_REAUTH_SECONDS = env.int("REVEAL_REAUTH_SECONDS", default=600)
 
+# apply_config refuses larger files (orgenv.configuration.loading): a file is parsed whole and
+# checked before anything is written, and each list entry costs about 7 KB while it is, so
+# these bound the time and memory of a check (25,000 entries: about 3 s and 180 MB).
+CONFIG_MAX_BYTES = env.int("CONFIG_MAX_BYTES", default=4 * 1024 * 1024)
+CONFIG_MAX_ENTRIES = env.int("CONFIG_MAX_ENTRIES", default=25_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"forbidden_on_one_line": {"()": "orgenv.audit.forbidden.ForbiddenOnOneLine"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # A 403 is one line (who, what, path), not a traceback.
+        "django.request": {"filters": ["forbidden_on_one_line"]},
         # Axes logs every attempt at INFO; warnings are enough.
         "axes": {"level": "WARNING"},
     },

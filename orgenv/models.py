@@ -18,7 +18,9 @@ from .crypto import DecryptsLoudly, EncryptedTextField
 from .validators import (
     NAME_MAX_LENGTH,
     environment_guard_errors,
+    is_loader_name,
     validate_environment_label,
+    validate_loader_name,
     validate_variable_name,
     validate_variable_value,
 )
@@ -56,6 +58,12 @@ def _history(**kwargs: object) -> HistoricalRecords:
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    allow_loader_names = models.BooleanField(
+        "allow runner-loader names",
+        default=False,
+        help_text="Allow variables such as LD_PRELOAD, PYTHONPATH or NODE_OPTIONS, which change "
+        "how every program of every runner starts.",
+    )
     require_admin_two_factor = models.BooleanField(
         "require two-factor sign-in of admins",
         default=False,
@@ -261,6 +269,19 @@ class _Definition(DecryptsLoudly, models.Model):
         super().clean_fields(exclude=exclude)
         if self.value is None:
             raise ValidationError({"value": "A value is required (it may be empty text)."})
+
+    def clean(self) -> None:
+        super().clean()
+        if is_loader_name(self.name or ""):  # only then is the organization worth a query
+            from .access import organization_of  # access imports the models
+
+            allowed = Organization.objects.filter(
+                pk=organization_of(self), allow_loader_names=True
+            ).exists()
+            try:
+                validate_loader_name(self.name, allowed=allowed)
+            except ValidationError as error:
+                raise ValidationError({"name": error.messages}) from None
 
 
 class Variable(_Definition):

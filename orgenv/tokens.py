@@ -121,6 +121,43 @@ def token_issue(
     return token, f"{token.prefix}.{secret}"
 
 
+def check_expiry_change(*, current: datetime | None, new: datetime | None) -> None:
+    """An issued token's expiry can only be brought forward. A later date, or none, would
+    bring an expired token back to life or stretch a lifetime someone agreed to: a longer
+    life is a new token."""
+    if new == current or (new is not None and (current is None or new < current)):
+        return
+    now = f"it expires {current:%Y-%m-%d %H:%M} UTC" if current else "it does not expire"
+    raise ValidationError(
+        {
+            "expires_at": f"A token's expiry can only be brought forward ({now}); "
+            "for a longer life, issue a new token."
+        }
+    )
+
+
+@transaction.atomic
+def token_update(*, token: ProjectToken, name: str, expires_at: datetime | None) -> ProjectToken:
+    """Rename a token or bring its expiry forward (check_expiry_change)."""
+    current = ProjectToken.objects.select_for_update().get(pk=token.pk)
+    check_expiry_change(current=current.expires_at, new=expires_at)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A token needs a name, such as the runner that uses it."})
+    if (
+        ProjectToken.objects.filter(project_id=current.project_id, name=name)
+        .exclude(pk=token.pk)
+        .exists()
+    ):
+        raise ValidationError(
+            {"name": f"Project {current.project} already has a token named {name!r}."}
+        )
+    token.name, token.expires_at = name, expires_at
+    token.full_clean(validate_constraints=False)
+    token.save(update_fields=["name", "expires_at"])
+    return token
+
+
 @transaction.atomic
 def token_revoke(*, token: ProjectToken) -> ProjectToken:
     """Revoke a token: the very next request with it gets 401. Revoking twice is harmless

@@ -36,6 +36,43 @@ def validate_variable_name(name: str) -> None:
         )
 
 
+# Names the dynamic loader, a shell or an interpreter reads as it starts: one such variable
+# changes how every program of every runner of a project starts (LD_PRELOAD loads a library
+# into each). An organization must allow them explicitly (Organization.allow_loader_names).
+LOADER_NAMES = frozenset(
+    {
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "BASH_ENV",
+        "ENV",
+        "PROMPT_COMMAND",
+        "PYTHONSTARTUP",
+        "PYTHONPATH",
+        "NODE_OPTIONS",
+        "PERL5OPT",
+        "RUBYOPT",
+        "JAVA_TOOL_OPTIONS",
+    }
+)
+LOADER_PREFIXES = ("DYLD_",)
+
+
+def is_loader_name(name: str) -> bool:
+    return name in LOADER_NAMES or name.startswith(LOADER_PREFIXES)
+
+
+def validate_loader_name(name: str, *, allowed: bool) -> None:
+    """A runner-loader name is refused unless its organization allows them."""
+    if is_loader_name(name) and not allowed:
+        raise ValidationError(
+            f"{name!r} changes how every program of every runner starts (the dynamic loader, "
+            "a shell or an interpreter reads it at start-up): it is refused unless the "
+            "organization allows runner-loader names.",
+            code="loader_name",
+        )
+
+
 def validate_variable_value(value: str) -> None:
     # Messages never quote the value: it may be a secret.
     if "\x00" in value:

@@ -210,3 +210,18 @@ def test_revoke_token_names_the_existing_tokens_when_the_name_is_wrong(world):
     token_issue(project=world.web, name="ci")
     with pytest.raises(CommandError, match=r"no token named 'cd' \(its tokens: ci\)"):
         call_command("revoke_token", "acme/web", "--name", "cd", stdout=StringIO())
+
+
+def test_token_update_refuses_a_longer_life_whatever_the_caller(world):
+    from orgenv.tokens import token_update
+
+    token, _ = token_issue(project=world.web, name="ci", days=10)
+    original = token.expires_at
+    with pytest.raises(ValidationError, match="can only be brought forward"):
+        token_update(token=token, name="ci", expires_at=original + timedelta(seconds=1))
+    with pytest.raises(ValidationError, match="can only be brought forward"):
+        token_update(token=token, name="ci", expires_at=None)
+    token.refresh_from_db()
+    assert token.expires_at == original
+    earlier = timezone.now() + timedelta(days=1)
+    assert token_update(token=token, name="ci", expires_at=earlier).expires_at == earlier

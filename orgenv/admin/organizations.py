@@ -64,7 +64,7 @@ class MembershipInline(OrgScopedInline):
 class OrganizationAdmin(OrgScopedAdmin):
     list_display = ("slug", "name")
     search_fields = ("slug", "name")
-    fields = ("slug", "name", "require_admin_two_factor", "people")
+    fields = ("slug", "name", "require_admin_two_factor", "allow_loader_names", "people")
     readonly_fields = ("people",)
     inlines = [MembershipInline]
 

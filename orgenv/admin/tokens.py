@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from orgenv.models import ProjectToken
-from orgenv.tokens import expiry, token_issue, token_revoke
+from orgenv.tokens import check_expiry_change, expiry, token_issue, token_revoke, token_update
 
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedForm
 
@@ -43,6 +43,29 @@ class TokenIssueForm(OrgScopedForm):
         except ValidationError as error:
             for field, messages_ in error.message_dict.items():
                 self.add_error(field, messages_)
+        return cleaned
+
+
+class TokenChangeForm(OrgScopedForm):
+    """An issued token: its name, and its expiry, which may only be brought forward."""
+
+    class Meta:
+        model = ProjectToken
+        fields = ("name", "expires_at")
+        help_texts = {
+            "expires_at": "Can only be brought forward; for a longer life, issue a new token."
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "expires_at" in cleaned:
+            current = ProjectToken.objects.filter(pk=self.instance.pk).values_list(
+                "expires_at", flat=True
+            )
+            try:
+                check_expiry_change(current=current.get(), new=cleaned["expires_at"])
+            except ValidationError as error:
+                self.add_error(None, error)
         return cleaned
 
 
@@ -77,8 +100,7 @@ class ProjectTokenAdmin(OrgScopedAdmin):
     actions = ["revoke"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        if obj is None:
-            kwargs["form"] = TokenIssueForm
+        kwargs["form"] = TokenIssueForm if obj is None else TokenChangeForm
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -103,7 +125,7 @@ class ProjectTokenAdmin(OrgScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ProjectToken, form: Any, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            token_update(token=obj, name=obj.name, expires_at=obj.expires_at)
             return
         token, plaintext = token_issue(
             project=obj.project,

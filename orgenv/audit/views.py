@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django import forms
@@ -35,6 +35,10 @@ def organization_for_admin(request: HttpRequest, slug: str) -> Organization:
     return org
 
 
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+_LAST_DAY = _END_OF_TIME.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=200)
     kind = forms.ChoiceField(required=False)
@@ -56,10 +60,12 @@ class AuditFilterForm(forms.Form):
         except AsOfError:
             raise forms.ValidationError(
                 f"{self.fields[name].label}: {text!r} is not an ISO 8601 date or time "
-                "(for example 2026-01-31 or 2026-01-31T14:05Z)."
+                "between the years 1 and 9999 (for example 2026-01-31 or 2026-01-31T14:05Z)."
             ) from None
         if end_of_day and len(text) == 10 and value.time() == time.min:
-            value += timedelta(days=1) - timedelta(microseconds=1)  # a whole day, inclusive
+            # A whole day, inclusive (9999-12-31 has no next day to stop before).
+            last = value >= _LAST_DAY
+            value = _END_OF_TIME if last else value + timedelta(days=1, microseconds=-1)
         return value
 
     def clean_since(self) -> object:

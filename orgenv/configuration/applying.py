@@ -143,6 +143,8 @@ class _Applier:
     def apply(self) -> Organization:
         spec = self.spec
         fields = {"name": spec.name} if spec.name is not None else {}
+        if spec.allow_loader_names is not None:
+            fields["allow_loader_names"] = spec.allow_loader_names
         self.org, outcome = services.organization_set(
             slug=spec.slug, defaults={"name": spec.slug}, **fields
         )

@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from collections.abc import Mapping as MappingABC
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
@@ -26,6 +28,7 @@ from ..models import (
 from ..validators import (
     environment_guard_errors,
     validate_environment_label,
+    validate_loader_name,
     validate_variable_name,
     validate_variable_value,
 )
@@ -73,6 +76,7 @@ class GroupSpec:
 class OrganizationSpec:
     slug: str
     name: str | None = None
+    allow_loader_names: bool | None = None  # None: keep the organization's setting
     members: list[tuple[str, str | None]] | None = None
     teams: list[TeamSpec] = field(default_factory=list)
     projects: list[ProjectSpec] = field(default_factory=list)
@@ -100,7 +104,7 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-ORGANIZATION_KEYS = ("slug", "name", "members", "teams", "projects", "groups")
+ORGANIZATION_KEYS = ("slug", "name", "allow_loader_names", "members", "teams", "projects", "groups")
 MEMBER_KEYS = ("user", "role")
 TEAM_KEYS = ("slug", "projects", "members")
 PROJECT_KEYS = ("slug", "name", "environment", "members", "variables")
@@ -229,7 +233,9 @@ class _Validator:
 
     # -- the format -----------------------------------------------------------------------
 
-    def variables(self, data: Mapping, path: str) -> list[tuple[VariableSpec, int]] | None:
+    def variables(
+        self, data: Mapping, path: str, *, allow_loader_names: bool
+    ) -> list[tuple[VariableSpec, int]] | None:
         items = self.items(data, "variables", path)
         if items is None:
             return None
@@ -237,7 +243,8 @@ class _Validator:
         for item, line, item_path in items:
             if not self.mapping(item, line, item_path, VARIABLE_KEYS, ("name",)):
                 continue
-            name = self.text(item, "name", item_path, validators=(validate_variable_name,))
+            rules = (validate_variable_name, _loader_rule(allow_loader_names))
+            name = self.text(item, "name", item_path, validators=rules)
             if name is not None:
                 if name in seen:
                     self.error(
@@ -284,6 +291,14 @@ class _Validator:
                     line, where, f"expected an environment variable name, found {_kind(source)}."
                 )
                 return None
+            if source in settings.ORGENV_SERVER_ENV_NAMES:
+                self.error(
+                    line,
+                    where,
+                    f"{source} is a setting of the orgenv server itself (its secrets and "
+                    "the names in its .env); a file may not copy it into a variable.",
+                )
+                return None
             if source not in self.environ:
                 self.error(line, where, f"the environment variable {source} is not set.")
                 return None
@@ -297,6 +312,13 @@ class _Validator:
             self.error(line, where, " ".join(exc.messages))
             return None
         return value
+
+
+def _loader_rule(allowed: bool) -> Any:
+    def rule(name: str) -> None:
+        validate_loader_name(name, allowed=allowed)
+
+    return rule
 
 
 def _has_value_key(item: Mapping) -> bool:
@@ -330,6 +352,7 @@ class _OrgState:
     # (group name or "", project slug or "") → names of its variables: those a file may list
     # without a value
     defined: set[tuple[str, str, str]] = field(default_factory=set)
+    allow_loader_names: bool = False
 
     @classmethod
     def load(cls, slug: str) -> _OrgState:
@@ -358,6 +381,7 @@ class _OrgState:
             set(Team.objects.filter(organization=org).values_list("slug", flat=True)),
             groups,
             defined,
+            org.allow_loader_names,
         )
 
 
@@ -422,9 +446,27 @@ class _OrganizationReader:
         self.v, self.item, self.path, self.slug, self.prune = v, item, path, slug, prune
         self.state = _OrgState.load(slug)
         self.spec = OrganizationSpec(slug, v.text(item, "name", path, max_length=200))
+        self.spec.allow_loader_names = self.flag("allow_loader_names")
+        self.allow_loader_names = (
+            self.state.allow_loader_names
+            if self.spec.allow_loader_names is None
+            else self.spec.allow_loader_names
+        )
         self.usernames: list[tuple[str, int, str]] = []
         self.environments = dict(self.state.projects)  # slug → environment after apply
         self.relabelled: dict[str, int] = {}  # project slug → line of its environment key
+
+    def flag(self, key: str) -> bool | None:
+        if key not in self.item:
+            return None
+        value = self.item[key]
+        if not isinstance(value, bool):
+            where = f"{self.path}.{key}"
+            self.v.error(
+                self.item.key_lines[key], where, f"expected true or false, found {_kind(value)}."
+            )
+            return None
+        return value
 
     def read(self) -> OrganizationSpec:
         self.members()
@@ -511,7 +553,7 @@ class _OrganizationReader:
             else:
                 self.environments.setdefault(slug, "")
             project.members = self.user_list(entry, path)
-            variables = v.variables(entry, path)
+            variables = v.variables(entry, path, allow_loader_names=self.allow_loader_names)
             self.check_kept(variables, ("", slug), path)
             project.variables = None if variables is None else [var for var, _ in variables]
             self.spec.projects.append(project)
@@ -529,7 +571,9 @@ class _OrganizationReader:
                     "yet); give 'value' or 'value_from_env'.",
                 )
 
-    def references(self, entry: Mapping, key: str, path: str, known: set[str]) -> dict[str, int]:
+    def references(
+        self, entry: Mapping, key: str, path: str, known: AbstractSet[str]
+    ) -> dict[str, int]:
         """Slugs listed under `key` that exist (with their lines); the others are errors."""
         listed = self.v.names(entry, key, path, f"a {key.rstrip('s')} slug")
         if listed is None:
@@ -544,7 +588,7 @@ class _OrganizationReader:
             team = TeamSpec(slug, members=self.user_list(entry, path))
             if "projects" in entry:
                 team.projects = list(
-                    self.references(entry, "projects", path, set(self.environments))
+                    self.references(entry, "projects", path, self.environments.keys())
                 )
             self.spec.teams.append(team)
 
@@ -602,11 +646,11 @@ class _OrganizationReader:
                 group.fields["access"] = access
             listed: dict[str, int] = {}
             if "projects" in entry:
-                listed = self.references(entry, "projects", path, set(self.environments))
+                listed = self.references(entry, "projects", path, self.environments.keys())
                 group.projects = list(listed)
             if "teams" in entry:
                 group.teams = list(self.references(entry, "teams", path, known_teams))
-            variables = v.variables(entry, path)
+            variables = v.variables(entry, path, allow_loader_names=self.allow_loader_names)
             self.check_kept(variables, (name, ""), path)
             group.variables = None if variables is None else [var for var, _ in variables]
             self.spec.groups.append(group)
@@ -640,7 +684,7 @@ class _OrganizationReader:
         for name, (environment, selected) in self.state.groups.items():
             if name in listed_groups:
                 continue
-            for slug in sorted(selected & set(self.relabelled)):
+            for slug in sorted(selected & self.relabelled.keys()):
                 pair = [(slug, self.environments[slug])]
                 for message in environment_guard_errors(name, environment, pair):
                     self.v.error(self.relabelled[slug], f"{self.path}.projects", message)

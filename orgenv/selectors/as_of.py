@@ -39,19 +39,27 @@ class AsOfError(ValueError):
 
 
 def parse_when(text: str) -> datetime:
-    """An ISO 8601 date or date-time; without an offset it is taken as UTC."""
-    value = parse_datetime(text.strip())
-    if value is None:
-        day = parse_date(text.strip())
-        if day is None:
-            raise AsOfError(
-                f"--as-of: {text!r} is not an ISO 8601 date or time "
-                "(for example 2026-01-31T14:05:00Z)."
-            )
-        value = datetime.combine(day, time.min)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    return value
+    """An ISO 8601 date or date-time; without an offset it is taken as UTC.
+
+    Well-formed nonsense (month 13) and moments outside the years 1–9999 once in UTC
+    (0001-01-01T00:00+14:00) are refused like any other bad input, not left to fail later.
+    """
+    try:
+        value = parse_datetime(text.strip())
+        if value is None:
+            day = parse_date(text.strip())
+            if day is None:
+                raise ValueError(text)
+            value = datetime.combine(day, time.min)
+        if timezone.is_naive(value):
+            value = value.replace(tzinfo=UTC)
+        value.astimezone(UTC)  # the database compares in UTC: it must exist there
+        return value
+    except (ValueError, OverflowError):
+        raise AsOfError(
+            f"--as-of: {text!r} is not an ISO 8601 date or time between the years 1 and 9999 "
+            "(for example 2026-01-31T14:05:00Z)."
+        ) from None
 
 
 def _latest_per_id(rows: Iterable[tuple]) -> dict[int, tuple]:

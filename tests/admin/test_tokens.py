@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from orgenv.models import ProjectToken
 from orgenv.tokens import TokenRejected, token_authenticate, token_issue
@@ -85,10 +87,6 @@ def test_a_duplicate_token_name_is_refused_with_a_form_error(client, world):
 
 
 def test_the_status_filter_separates_active_expired_and_revoked_tokens(client, world):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     from orgenv.tokens import token_revoke
 
     token_issue(project=world.web, name="live-one")
@@ -101,3 +99,63 @@ def test_the_status_filter_separates_active_expired_and_revoked_tokens(client, w
         html = client.get(f"{TOKENS}?status={status}").content.decode()
         shown = {n for n in ("live-one", "old-one", "gone-one") if f">{n}<" in html}
         assert shown == {name}, status
+
+
+def change_form(token, **fields: object) -> dict[str, object]:
+    """The change form as the admin posts it: expires_at is a date and a time field."""
+    form = {"name": token.name, "expires_at_0": "", "expires_at_1": "", "_save": "Save"}
+    if token.expires_at is not None:
+        form["expires_at_0"] = f"{token.expires_at:%Y-%m-%d}"
+        form["expires_at_1"] = f"{token.expires_at:%H:%M:%S}"
+    form.update(fields)
+    return form
+
+
+def test_an_expired_token_cannot_be_brought_back_to_life(client, world):
+    token, plaintext = token_issue(project=world.web, name="ci", days=1)
+    ProjectToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    token.refresh_from_db()
+    expired_at = token.expires_at
+    client.force_login(world.alice)
+    later = timezone.now() + timedelta(days=30)
+    for fields in (
+        {"expires_at_0": f"{later:%Y-%m-%d}", "expires_at_1": "12:00:00"},  # a later date
+        {"expires_at_0": "", "expires_at_1": ""},  # no expiry at all
+    ):
+        response = client.post(f"{TOKENS}{token.pk}/change/", change_form(token, **fields))
+        assert response.status_code == 200
+        assert "can only be brought forward" in response.content.decode()
+        assert "for a longer life, issue a new token." in response.content.decode()
+        token.refresh_from_db()
+        assert token.expires_at == expired_at
+    with pytest.raises(TokenRejected) as rejected:
+        token_authenticate(plaintext)
+    assert rejected.value.reason == TokenRejected.EXPIRED
+
+
+def test_an_expiry_can_be_brought_forward_and_a_token_renamed(client, world):
+    token, _ = token_issue(project=world.web, name="ci")  # does not expire
+    client.force_login(world.alice)
+    sooner = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
+    response = client.post(
+        f"{TOKENS}{token.pk}/change/",
+        change_form(
+            token,
+            name="ci-renamed",
+            expires_at_0=f"{sooner:%Y-%m-%d}",
+            expires_at_1=f"{sooner:%H:%M:%S}",
+        ),
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert (token.name, token.expires_at) == ("ci-renamed", sooner)
+    even_sooner = sooner - timedelta(days=1)
+    response = client.post(
+        f"{TOKENS}{token.pk}/change/",
+        change_form(
+            token, expires_at_0=f"{even_sooner:%Y-%m-%d}", expires_at_1=f"{even_sooner:%H:%M:%S}"
+        ),
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.expires_at == even_sooner

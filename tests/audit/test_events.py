@@ -131,3 +131,25 @@ def test_a_command_is_attributed_to_actor_or_to_itself(world):
     assert (by_name["cd"].history_actor, by_name["cd"].history_user) == ("alice", world.alice)
     issued = AuditEvent.objects.filter(kind=Kind.TOKEN_ISSUED).order_by("at")
     assert [e.actor for e in issued] == ["system:issue_token", "alice"]
+
+
+def test_behind_a_trusted_proxy_one_address_never_locks_out_another(client, world, settings):
+    """Axes counts failures by the client's address, the one audit and throttles use."""
+    settings.ORGENV_TRUSTED_PROXIES = 1
+
+    def sign_in(password: str, address: str):
+        return client.post(
+            "/accounts/login/",
+            {"username": "bob", "password": password},
+            REMOTE_ADDR="10.0.0.1",  # the proxy
+            HTTP_X_FORWARDED_FOR=address,
+        )
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in("wrong-password", "198.51.100.7")
+    assert sign_in("bob-password", "198.51.100.7").status_code != 302  # that client: locked
+    assert sign_in("bob-password", "203.0.113.20").status_code == 302  # another: signed in
+    failures = AuditEvent.objects.filter(kind=Kind.LOGIN_FAILED).values_list("address", flat=True)
+    assert set(failures) == {"198.51.100.7"}
+    login = AuditEvent.objects.get(kind=Kind.LOGIN)
+    assert login.address == "203.0.113.20"

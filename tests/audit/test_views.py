@@ -116,6 +116,24 @@ def test_a_bad_time_filter_is_a_clear_message(client, world):
     assert client.get("/orgs/acme/audit.csv?until=soon").status_code == 400
 
 
+@pytest.mark.parametrize("query", ["since=2026-13-01", "since=0001-01-01T00:00:00%2B14:00"])
+def test_a_time_that_cannot_exist_is_a_400_not_a_500(client, world, query):
+    client.force_login(world.alice)
+    page = client.get(f"/orgs/acme/audit/?{query}")
+    assert page.status_code == 400
+    assert "is not an ISO 8601 date or time between the years 1 and 9999" in page.content.decode()
+    csv_ = client.get(f"/orgs/acme/audit.csv?{query}")
+    assert csv_.status_code == 400
+    assert csv_["Content-Type"] == "text/plain; charset=utf-8"
+    assert csv_.content.decode().startswith("From: '")
+
+
+def test_the_last_day_there_is_can_end_a_range(client, world):
+    client.force_login(world.alice)
+    assert client.get("/orgs/acme/audit/?since=0001-01-01&until=9999-12-31").status_code == 200
+    assert client.get("/orgs/acme/audit.csv?until=9999-12-31").status_code == 200
+
+
 def test_the_timeline_is_paginated_newest_first(client, world):
     for i in range(60):
         audit.record(AuditEvent.Kind.RESOLUTION, project=world.web, actor=f"token:n{i:02d}")

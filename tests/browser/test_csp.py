@@ -105,7 +105,8 @@ def test_an_admin_issues_a_token_without_a_csp_violation(page, demo: str) -> Non
     page.goto(f"{demo}/admin/orgenv/projecttoken/add/")
     page.get_by_label("Project").select_option(label="acme/production_db")
     page.get_by_label("Name").fill("ci")
-    page.get_by_role("button", name="Save", exact=True).click()
+    with page.expect_navigation(wait_until="load"):  # select-on-focus.js (deferred) has run
+        page.get_by_role("button", name="Save", exact=True).click()
     token = page.locator("#issued-token")
     # The script is deferred: it runs before DOMContentLoaded, which the click need not await.
     page.wait_for_load_state("domcontentloaded")

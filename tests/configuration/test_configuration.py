@@ -312,6 +312,37 @@ def test_value_from_env_reads_the_environment(world):
     assert Variable.objects.get(name="DB_PASSWORD").value == "from-the-environment"
 
 
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "FERNET_KEYS", "DATABASE_URL", "CACHE_URL", "EMAIL_URL"]
+)
+def test_value_from_env_refuses_the_servers_own_secrets(world, name):
+    text = (
+        "organizations: [{slug: acme, groups: [{name: g, variables: "
+        f"[{{name: COPY, value_from_env: {name}}}]}}]}}]"
+    )
+    assert errors_of(text, environ={name: "the-servers-secret"}) == [
+        f"c.yaml:1: organizations[0].groups[0].variables[0].value_from_env: {name} is a "
+        "setting of the orgenv server itself (its secrets and the names in its .env); a file "
+        "may not copy it into a variable."
+    ]
+
+
+def test_value_from_env_refuses_a_name_the_servers_env_file_defines(world, settings, tmp_path):
+    from config.settings import _names_in
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SECRET_KEY=x\nexport SMTP_PASSWORD='p'\n# NOT_A_NAME=1\nDEBUG=false\n")
+    assert _names_in(dotenv) == {"SECRET_KEY", "SMTP_PASSWORD", "DEBUG"}
+    settings.ORGENV_SERVER_ENV_NAMES = settings.ORGENV_SERVER_ENV_NAMES | _names_in(dotenv)
+    text = (
+        "organizations: [{slug: acme, groups: [{name: g, variables: "
+        "[{name: SMTP_PASSWORD, value_from_env: SMTP_PASSWORD}]}]}]"
+    )
+    [error] = errors_of(text, environ={"SMTP_PASSWORD": "p"})
+    assert "SMTP_PASSWORD is a setting of the orgenv server itself" in error
+    assert Variable.objects.count() == 0
+
+
 def test_prune_removes_only_what_listed_groups_and_projects_no_longer_list(world):
     other = Project.objects.create(
         organization=world.acme, slug="other", name="other", environment="production"

@@ -3,6 +3,7 @@ things, and check that resolving each past time gives back each snapshot."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta
 from io import StringIO
@@ -170,9 +171,21 @@ def test_it_parses_iso_8601_times_taking_naive_ones_as_utc(text, expected):
     assert parse_when(text).isoformat() == expected
 
 
-def test_it_rejects_a_time_that_is_not_iso_8601():
-    with pytest.raises(AsOfError, match="not an ISO 8601"):
-        parse_when("yesterday")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yesterday",
+        "2026-13-01",
+        "2026-02-30T10:00",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:00-05:00",
+    ],
+)
+def test_it_rejects_a_time_that_is_not_iso_8601_or_not_a_real_moment(text):
+    with pytest.raises(
+        AsOfError, match="not an ISO 8601 date or time between the years 1 and 9999"
+    ):
+        parse_when(text)
 
 
 def test_resolve_env_as_of_prints_the_past_and_explains_bad_input(world):
@@ -191,6 +204,9 @@ def test_resolve_env_as_of_prints_the_past_and_explains_bad_input(world):
         call_command("resolve_env", "acme/web", "--as-of", "2000-01-01", stdout=StringIO())
     with pytest.raises(CommandError, match="--as-of: 'soon' is not an ISO 8601"):
         call_command("resolve_env", "acme/web", "--as-of", "soon", stdout=StringIO())
+    for bad in ("2026-13-01", "0001-01-01T00:00:00+14:00"):
+        with pytest.raises(CommandError, match=f"--as-of: '{re.escape(bad)}' is not an ISO"):
+            call_command("resolve_env", "acme/web", "--as-of", bad, stdout=StringIO())
 
 
 def test_as_of_still_reads_the_past_after_the_old_key_is_retired(world, settings):

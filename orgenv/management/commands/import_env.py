@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
@@ -12,7 +14,7 @@ from orgenv.hygiene.public_values import findings_of
 
 from ... import services
 from ...models import AuditEvent, VariableGroup
-from ...validators import validate_variable_name, validate_variable_value
+from ...validators import validate_loader_name, validate_variable_name, validate_variable_value
 from ..base import OrgenvCommand, check_actor_administers
 
 
@@ -48,7 +50,7 @@ class Command(OrgenvCommand):
     ) -> None:
         group = _group(target)
         check_actor_administers([group.organization.slug])
-        entries = _read(file)
+        entries = _read(file, allow_loader_names=group.organization.allow_loader_names)
         names = {entry.name for entry in entries}
         unknown = [name for name in secret if name not in names]
         if unknown:
@@ -113,7 +115,7 @@ def _group(target: str) -> VariableGroup:
     return group
 
 
-def _read(file: str) -> list[dotenv.Entry]:
+def _read(file: str, *, allow_loader_names: bool) -> list[dotenv.Entry]:
     try:
         with open(file, encoding="utf-8", newline="") as handle:
             text = handle.read()
@@ -128,11 +130,17 @@ def _read(file: str) -> list[dotenv.Entry]:
         problems = []
     if not problems:
         # Names and values follow the same rules as every other write path.
+        loader_rule = partial(validate_loader_name, allowed=allow_loader_names)
         first_line: dict[str, int] = {}
         for entry in entries:
-            for validate in (validate_variable_name, validate_variable_value):
+            checks = (
+                (validate_variable_name, entry.name),
+                (loader_rule, entry.name),
+                (validate_variable_value, entry.value),
+            )
+            for validate, text in checks:
                 try:
-                    validate(entry.name if validate is validate_variable_name else entry.value)
+                    validate(text)
                 except ValidationError as error:
                     problems.append(dotenv.Problem(entry.line, " ".join(error.messages)))
             if entry.name in first_line:
