@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Database or cache unreachable: 503 with Retry-After, JSON under /api/.
     "orgenv.api.unavailable.BackendUnavailableMiddleware",
+    # Records this server's key ring for rotate_keys (orgenv.rotation).
+    "orgenv.rotation.Heartbeat",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -267,6 +269,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 # A locked-out sign-in gets a page in the site's layout that says why and for how long.
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# How this process names itself to rotate_keys; host:pid when empty.
+SERVER_NAME = env.str("SERVER_NAME", default="")
+# How often (at most) a serving process records its key ring for rotate_keys; 0: never.
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=10)
 
 # Memory for decrypted current values, per process (orgenv.crypto.PlaintextCache).
 DECRYPTION_CACHE_BYTES = env.int("DECRYPTION_CACHE_BYTES", default=32 * 1024 * 1024)

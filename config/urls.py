@@ -14,3 +14,5 @@ urlpatterns = [
     path("api/", include("orgenv.api.urls")),
     path("", include("orgenv.urls")),
 ]
+
+handler404 = "orgenv.api.views.not_found"

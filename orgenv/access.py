@@ -160,4 +160,3 @@ def restrict(queryset: QuerySet, user: User | None) -> QuerySet:
         return queryset
     path = ORGANIZATION_PATH[queryset.model]
     return queryset.filter(**{f"{path}__in": admin_organization_ids(user)})
-

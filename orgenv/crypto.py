@@ -43,32 +43,53 @@ class Ciphertext(str):
         return "Ciphertext(…)"
 
 
+# How a value no key decrypts is shown wherever a value would be (with its table and id).
+UNDECRYPTABLE = "cannot be decrypted (key missing)"
+
+
 class Undecryptable:
-    """What the field returns for a token no key can decrypt. It refuses every use as text."""
+    """What the field returns for a token no key can decrypt. It refuses every use as text,
+    equals nothing (so any new value replaces it), and is stored back as the very token it
+    was read as: a row can be saved, copied to history, overwritten or deleted without its
+    plaintext."""
 
-    __slots__ = ("table", "column")
+    __slots__ = ("table", "column", "token", "row")
 
-    def __init__(self, table: str, column: str) -> None:
+    def __init__(self, table: str, column: str, token: str = "", row: object = None) -> None:
         self.table = table
         self.column = column
+        self.token = token
+        self.row = row
 
     def error(self, row: object = None) -> DecryptionError:
         where = f"{self.table}.{self.column}"
+        row = self.row if row is None else row
         if row is not None:
             where += f" (row id={row})"
         return DecryptionError(
             f"Cannot decrypt {where}: no key in FERNET_KEYS decrypts it. "
-            "Add the key it was written with to FERNET_KEYS, then run rotate_keys."
+            "Add the key it was written with to FERNET_KEYS, then run rotate_keys; or "
+            "overwrite or delete the value."
         )
+
+    def describe(self) -> str:
+        """The note shown in place of the value: what is wrong, and which row."""
+        return f"{UNDECRYPTABLE}: {self.table} id {self.row}"
 
     def _refuse(self, *args: object) -> object:
         raise self.error()
 
-    __str__ = __len__ = __iter__ = __eq__ = __hash__ = __add__ = __radd__ = _refuse  # type: ignore
-    encode = _refuse
+    __str__ = __len__ = __iter__ = __hash__ = __add__ = __radd__ = _refuse  # type: ignore
+    encode = replace = strip = _refuse
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
 
     def __repr__(self) -> str:
-        return f"<Undecryptable {self.table}.{self.column}>"
+        return f"<Undecryptable {self.table}.{self.column} row {self.row}>"
 
 
 def validate_keys(keys: list[str] | tuple[str, ...]) -> list[str]:
@@ -208,11 +229,11 @@ class EncryptedTextField(models.TextField):
     description = "Text encrypted at rest with Fernet"
 
     def get_prep_value(self, value: object) -> object:
+        if isinstance(value, Undecryptable):
+            return Ciphertext(value.token)  # stored back unchanged: its plaintext is unknown
         value = super().get_prep_value(value)
         if value is None or isinstance(value, Ciphertext):
             return value
-        if isinstance(value, Undecryptable):
-            raise value.error()
         return encrypt(str(value))
 
     def from_db_value(self, value: str | None, expression: object, connection: object) -> object:
@@ -221,7 +242,7 @@ class EncryptedTextField(models.TextField):
         try:
             return decrypt(value)
         except DecryptionError:
-            return Undecryptable(self.model._meta.db_table, self.column)
+            return Undecryptable(self.model._meta.db_table, self.column, value)
 
     def get_lookup(self, lookup_name: str):  # type: ignore[override]
         if lookup_name != "isnull":
@@ -236,18 +257,15 @@ class EncryptedTextField(models.TextField):
 
 
 class DecryptsLoudly:
-    """Mixin for models with encrypted fields: an undecryptable value fails on load, by row."""
+    """Mixin for models with encrypted fields: a value no key decrypts loads as an
+    Undecryptable that knows its row, so that every use of it as text fails naming the
+    table and id, while the row itself can still be listed, overwritten and deleted."""
 
     @classmethod
     def from_db(cls, db, field_names, values):  # type: ignore[no-untyped-def]
         for value in values:
-            if isinstance(value, Undecryptable):
-                row = (
-                    values[field_names.index(cls._meta.pk.attname)]
-                    if (cls._meta.pk.attname in field_names)
-                    else None
-                )
-                raise value.error(row)
+            if isinstance(value, Undecryptable) and cls._meta.pk.attname in field_names:
+                value.row = values[field_names.index(cls._meta.pk.attname)]
         return super().from_db(db, field_names, values)  # type: ignore[misc]
 
 

@@ -9,12 +9,12 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from .actors import history_user
-from .crypto import DecryptsLoudly, EncryptedTextField
+from .crypto import DecryptsLoudly, EncryptedTextField, Undecryptable
 from .validators import (
     NAME_MAX_LENGTH,
     environment_guard_errors,
@@ -266,6 +266,10 @@ class _Definition(DecryptsLoudly, models.Model):
         ordering = ["name"]
 
     def clean_fields(self, exclude: object = None) -> None:
+        if isinstance(self.value, Undecryptable):
+            # Kept as stored (its text is unknown, so there is nothing to validate): the
+            # name or the flag of such a row can still change.
+            exclude = {*(exclude or ()), "value"}
         super().clean_fields(exclude=exclude)
         if self.value is None:
             raise ValidationError({"value": "A value is required (it may be empty text)."})
@@ -405,11 +409,24 @@ class AuditEventQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         raise ValidationError("Audit events are append-only: prune_audit removes old ones.")
 
-    def prune(self, older_than: object) -> int:
-        """Delete events older than `older_than` (a datetime); the one deliberate path."""
-        doomed = self.filter(at__lt=older_than)
-        deleted, _ = models.QuerySet.delete(doomed)
-        return deleted
+    def prune(self, older_than: object, *, batch_size: int = 2000) -> int:
+        """Delete events older than `older_than` (a datetime); the one deliberate path.
+
+        In batches of `batch_size` rows, each its own short transaction: one DELETE of a
+        day's events held SQLite's write lock for 27 s, and every resolution (which writes
+        its access event) waited for it or failed with "database is locked"."""
+        deleted = 0
+        while True:
+            batch = list(
+                self.filter(at__lt=older_than)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if not batch:
+                return deleted
+            with transaction.atomic(using=self.db):
+                count, _ = models.QuerySet.delete(self.model._base_manager.filter(id__in=batch))
+            deleted += count
 
 
 class AuditEvent(models.Model):
@@ -496,3 +513,20 @@ class AuditEvent(models.Model):
         if self.manifest_id is None:
             return dict(self.variables)
         return {item[0]: item[1] for item in self.manifest.variables}
+
+class AppServer(models.Model):
+    """An app server process that answered recently, and which keys its key ring holds (as
+    fingerprints, never keys): rotate_keys refuses to re-encrypt while one that answered
+    recently could not decrypt the result (orgenv.rotation)."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="host:pid, or SERVER_NAME")
+    key_fingerprints = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "app server"
+
+    def __str__(self) -> str:
+        return self.name

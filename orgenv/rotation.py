@@ -6,6 +6,12 @@ the key ring (`crypto.rotate`): no plaintext leaves orgenv.crypto, and rows are 
 `QuerySet.update()` on the raw column, which neither creates history rows nor touches
 `updated_at`: rotation changes how a value is stored, not the value.
 
+Rotation is safe by construction, not by remembering an order: every app server records, at
+most every HEARTBEAT_SECONDS (a setting) while it answers requests, the fingerprints of its key ring
+(`Heartbeat`, a middleware), and `rotate_keys` refuses to re-encrypt while a server that
+answered within RECENT_SECONDS does not hold the new first key — it would fail every
+resolution once the values are rotated. It names those servers and says to reload them.
+
 Rotation runs beside live traffic, so it never holds a lock for long and never overwrites a
 newer value:
 - a first, read-only pass checks that every value decrypts, so that a missing key stops the
@@ -18,17 +24,30 @@ newer value:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import atexit
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Model
 from django.db.models.lookups import Exact
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from . import crypto
+from .models import AppServer
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 # A row rewritten by an editor between our read and our write is read again; one that keeps
@@ -36,8 +55,108 @@ BATCH_SIZE = 500
 MAX_ATTEMPTS = 5
 
 
+# A server records itself at most every settings.HEARTBEAT_SECONDS (default 10) while it
+# answers requests, and counts as running for rotate_keys when it did within this window.
+RECENT_SECONDS = 60
+
+
 class RotationError(Exception):
-    """A stored value that no key decrypts; the message names the table, column and row."""
+    """Rotation cannot run: a value no key decrypts (naming table, column and row), or app
+    servers that could not decrypt the result (naming them)."""
+
+
+def key_fingerprint(key: str) -> str:
+    """A short public name for a Fernet key: it identifies the key, it cannot recover it."""
+    return hashlib.sha256(b"orgenv-fernet-key:" + key.encode()).hexdigest()[:16]
+
+
+def ring_fingerprints() -> list[str]:
+    return [key_fingerprint(k) for k in settings.FERNET_KEYS]
+
+
+def server_name() -> str:
+    return settings.SERVER_NAME or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Heartbeat:
+    """Middleware: this process answers requests with this key ring (an AppServer row,
+    written at most every settings.HEARTBEAT_SECONDS, after the response is built; 0 turns
+    it off, as the test suite does to keep query counts exact). The row goes
+    when the process exits normally; a killed one ages out after RECENT_SECONDS."""
+
+    _lock = threading.Lock()
+    _next = 0.0
+    _started = None
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        every = settings.HEARTBEAT_SECONDS
+        now = time.monotonic()
+        if every and now >= Heartbeat._next and Heartbeat._lock.acquire(blocking=False):
+            try:
+                Heartbeat._next = now + every
+                self.beat()
+            finally:
+                Heartbeat._lock.release()
+        return response
+
+    @classmethod
+    def beat(cls) -> None:
+        now = timezone.now()
+        if cls._started is None:
+            cls._started = now
+            atexit.register(cls.leave, server_name())
+        try:
+            AppServer.objects.update_or_create(
+                name=server_name(),
+                defaults={
+                    "key_fingerprints": ring_fingerprints(),
+                    "last_seen": now,
+                    "started_at": cls._started,
+                },
+            )
+        except DatabaseError:  # never fail an answer for this; the next request tries again
+            logger.warning("Could not record this app server's heartbeat", exc_info=True)
+
+    @staticmethod
+    def leave(name: str) -> None:
+        try:
+            AppServer.objects.filter(name=name).delete()
+        except Exception:  # noqa: BLE001 - at exit, the database may be gone already
+            pass
+
+
+def servers_without_first_key() -> list[AppServer]:
+    """App servers that answered within RECENT_SECONDS and do not hold the first key."""
+    first = key_fingerprint(settings.FERNET_KEYS[0])
+    since = timezone.now() - timedelta(seconds=RECENT_SECONDS)
+    return [
+        server
+        for server in AppServer.objects.filter(last_seen__gte=since)
+        if first not in server.key_fingerprints
+    ]
+
+
+def check_servers() -> None:
+    """Raise RotationError naming every running server that could not decrypt rotated
+    values."""
+    lagging = servers_without_first_key()
+    if not lagging:
+        return
+    now = timezone.now()
+    names = ", ".join(
+        f"{s.name} (last answered {int((now - s.last_seen).total_seconds())} s ago)"
+        for s in lagging
+    )
+    raise RotationError(
+        f"Refusing to rotate: {len(lagging)} app server(s) answered within the last "
+        f"{RECENT_SECONDS} s without the new first key in FERNET_KEYS, and would fail every "
+        f"request once the values are rotated: {names}. Reload them with the new FERNET_KEYS "
+        "(new key first, old key after it), then run rotate_keys again. Nothing was changed."
+    )
 
 
 @dataclass
@@ -145,9 +264,11 @@ def _rotate_batch(
 def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
     """Re-encrypt with the first key every value that is not already, batch by batch.
 
-    Raises RotationError, having changed nothing, when some value cannot be decrypted.
+    Raises RotationError, having changed nothing, when a running app server lacks the first
+    key or some value cannot be decrypted.
     """
     crypto.key_ring()  # fails early, and clearly, on a bad FERNET_KEYS
+    check_servers()
     check_all(batch_size=batch_size)
     first = Fernet(settings.FERNET_KEYS[0].encode())
     report = RotationReport()

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from orgenv.people.selectors import invitations_for
-from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.selectors.layers import ProjectLayers, load_layers, reveal_for_display
 from orgenv.selectors.world import why_name
 
 from . import access
@@ -142,7 +142,7 @@ def environment_rows(layers: ProjectLayers, *, admin_links: bool) -> list[Variab
             "name": item.name,
             "source": group or PROJECT_SOURCE,
             "priority": priorities.get(group) if group else None,
-            "value": None if item.is_secret else reveal(item),
+            "value": None if item.is_secret else reveal_for_display(item),
             "is_secret": item.is_secret,
             "edit_url": url,
         }

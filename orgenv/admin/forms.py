@@ -17,6 +17,7 @@ from typing import Any
 
 from django import forms
 
+from orgenv.crypto import Undecryptable
 from orgenv.models import VariableGroup
 from orgenv.validators import environment_guard_errors
 
@@ -66,8 +67,17 @@ class DefinitionForm(OrgScopedForm):
         super().__init__(*args, **kwargs)
         # Read before the form touches the instance: what is stored now.
         self.stored_secret = bool(self.instance.pk and self.instance.is_secret)
+        self.undecryptable = isinstance(self.instance.value, Undecryptable)
         field = self.fields["value"]
-        if self.stored_secret:
+        if self.undecryptable:
+            # Nobody can see it, nor needs to: blank keeps the stored token, typing replaces it.
+            field.write_only = True
+            note = self.instance.value.describe()
+            field.widget = SecretValueWidget(
+                attrs={"rows": 2, "placeholder": f"{note}. Type a new value to replace it."}
+            )
+            field.help_text = f"{note}: add its key to FERNET_KEYS, or replace or delete it."
+        elif self.stored_secret:
             field.write_only = True
             field.widget = SecretValueWidget(attrs={"rows": 2, "placeholder": SECRET_PLACEHOLDER})
         elif self._posted_as_secret():
@@ -83,6 +93,10 @@ class DefinitionForm(OrgScopedForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if self.undecryptable:
+            if cleaned.get("value", "") == "":
+                cleaned["value"] = self.instance.value  # blank keeps the stored token
+            return cleaned
         stored, typed = self.instance.value if self.instance.pk else None, cleaned.get("value")
         if not self.stored_secret and stored is not None and typed is not None:
             if as_posted(typed) == as_posted(stored):

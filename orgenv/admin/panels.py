@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from orgenv.audit.censor import MASK
 from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
 from orgenv.resolution import Reach, group_reach
-from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
+from orgenv.selectors.layers import ProjectLayers, load_layers, reveal_for_display
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def effective_environment(project: Project) -> tuple[list[EffectiveRow], Project
     rows = [
         EffectiveRow(
             resolved.name,
-            MASK if resolved.is_secret else reveal(resolved),
+            MASK if resolved.is_secret else reveal_for_display(resolved),
             resolved.is_secret,
             resolved.source,
             [d.source for d in resolved.shadowed],

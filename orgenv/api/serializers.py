@@ -54,6 +54,9 @@ class RevealSerializer(serializers.Serializer):
 
 
 class ReauthSerializer(DetailSerializer):
+    # Absent from the other 403, "not an admin of this organization" (schemathesis checks it).
     reauth_url = serializers.CharField(
-        help_text="Confirm your password (and code) there, then reveal again."
+        required=False,
+        help_text="When the password (and code) must be entered again: confirm them there, "
+        "then reveal again.",
     )

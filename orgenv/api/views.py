@@ -17,7 +17,8 @@ import hashlib
 import logging
 
 from django.db import DatabaseError
-from django.http import Http404, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -255,3 +256,13 @@ class MemberWhyView(OrgenvAPIView):
             raise Http404("No such project among yours.")
         why = why_name(found.project, name)
         return Response(why.as_dict(admin=found.administers))
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: under /api/ a URL that matches no route (a project slug that is no slug)
+    gets the API's JSON 404, as documented, not the HTML page."""
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"detail": "Not found."}, status=404)
+        response["Cache-Control"] = "no-store"
+        return response
+    return page_not_found(request, exception)

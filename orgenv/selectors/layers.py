@@ -204,6 +204,16 @@ def reveal(item: Resolved | Definition, *, cache: bool = True) -> str:
     return crypto.decrypt(item.value, table=_TABLES[kind], row=row, cache=cache)
 
 
+def reveal_for_display(item: Resolved | Definition) -> str:
+    """reveal() for pages: a value no key decrypts shows as crypto.UNDECRYPTABLE with its
+    table and id, instead of failing the whole page."""
+    try:
+        return reveal(item)
+    except crypto.DecryptionError:
+        kind, row = item.ref
+        return crypto.Undecryptable(_TABLES[kind], "value", row=row).describe()
+
+
 def plaintext(layers: ProjectLayers) -> dict[str, str]:
     """The plaintext of every winning value, by name: what a runner receives."""
     return {name: reveal(resolved) for name, resolved in layers.resolution.variables.items()}

@@ -17,7 +17,13 @@ from orgenv.resolution.why import Why, explain_name
 
 
 def _value(token: str, table: str, row: int, decrypt: bool) -> str:
-    return crypto.decrypt(token, table=table, row=row) if decrypt else token
+    if not decrypt:
+        return token
+    try:
+        return crypto.decrypt(token, table=table, row=row)
+    except crypto.DecryptionError:
+        # Compared and shown as what it is, so that the apply that repairs it can run.
+        return crypto.Undecryptable(table, "value", row=row).describe()
 
 
 def load_world(organization: Organization, *, decrypt: bool = True) -> World:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from orgenv.audit import events as audit
 from orgenv.models import AuditEvent, Variable
+from tests.concurrency import between_statements
 from tests.conftest import make_group
 
 
@@ -49,3 +50,25 @@ def test_days_overrides_the_setting_and_must_be_positive(world):
     assert "Deleted 1 audit event(s)" in _run("--days", "5")
     with pytest.raises(CommandError, match="--days must be at least 1"):
         _run("--days", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_deletes_in_short_batches_that_let_resolutions_write_between_them(world):
+    """One DELETE of a day's events (864,000) held SQLite's write lock for 27 s: every
+    resolution meanwhile waited or failed with "database is locked"."""
+    for days in (400, 300, 200, 100, 50):
+        _event_at(world, days)
+    cutoff = timezone.now() - timedelta(days=30)
+
+    def resolution_meanwhile() -> None:
+        audit.record(AuditEvent.Kind.RESOLUTION, project=world.web, actor="meanwhile")
+
+    def a_batch_chosen(sql: str) -> bool:  # between one batch's commit and the next one
+        return sql.startswith("SELECT") and f'FROM "{AuditEvent._meta.db_table}"' in sql
+
+    with between_statements(a_batch_chosen, resolution_meanwhile) as interleaving:
+        assert AuditEvent.objects.prune(cutoff, batch_size=2) == 5
+    assert interleaving.errors == []
+    assert interleaving.runs == 4  # batches of 2, 2 and 1 row, then none left
+    assert max(interleaving.seconds) < 5
+    assert list(AuditEvent.objects.values_list("actor", flat=True)) == ["meanwhile"] * 4

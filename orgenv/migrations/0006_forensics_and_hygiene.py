@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgenv', '0004_organization_allow_loader_names'),
+        ('orgenv', '0005_app_server'),
     ]
 
     operations = [
