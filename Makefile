@@ -10,7 +10,7 @@ PORT ?= 8000
 # (refused by the API) must not end up in a log.
 ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"
 
-.PHONY: run test test-sqlite test-postgres install env demo lint format audit bench chromium postgres clean
+.PHONY: run test test-sqlite test-postgres install env demo lint format audit bench chromium postgres clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,10 @@ test: install chromium
 	$(MAKE) --no-print-directory audit
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+
+# The README tour's pictures: the workspace's browser tests, writing docs/screenshots/ too.
+screenshots: install chromium
+	ORGENV_DOCS_SCREENSHOTS=1 env -u DATABASE_URL $(PY) -m pytest tests/browser/test_workspace.py -q
 
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null

@@ -280,6 +280,15 @@ DECRYPTION_CACHE_BYTES = env.int("DECRYPTION_CACHE_BYTES", default=32 * 1024 * 1
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
+# A new project token expires after this many days unless its issuer asks for another
+# lifetime or, explicitly, for none (issue_token --never-expires, "Never expires").
+TOKEN_DEFAULT_DAYS = env.int("TOKEN_DEFAULT_DAYS", default=90)
+if TOKEN_DEFAULT_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"TOKEN_DEFAULT_DAYS must be a number of days of at least 1, not {TOKEN_DEFAULT_DAYS}: "
+        "a token that should never expire is issued so explicitly."
+    )
+
 # TOTP: the name authenticator apps show beside the code.
 OTP_TOTP_ISSUER = "orgenv"
 

@@ -1,10 +1,11 @@
-from django.contrib import admin
 from django.urls import include, path
 
+from orgenv.admin import site as admin_site
 from orgenv.views import sign_out
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    # The organization workspace and the Django admin (orgenv.admin.site).
+    path("admin/", admin_site.urls()),
     # Before Django's auth URLs: a GET asks, a POST signs out.
     path("accounts/logout/", sign_out, name="logout"),
     # orgenv's sign-in (password, then the code of a second factor), re-authentication,

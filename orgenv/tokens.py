@@ -18,6 +18,7 @@ import secrets
 import string
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -59,11 +60,23 @@ def _new_lookup() -> str:
     return "".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(LOOKUP_LENGTH))
 
 
-def expiry(*, days: int | None, expires_at: datetime | None) -> datetime | None:
-    """When a new token expires: `days` from now or at `expires_at` (alternatives, neither
-    means never). The one place the rule is checked: the admin form and the command call it."""
+def expiry(
+    *, days: int | None, expires_at: datetime | None, never_expires: bool = False
+) -> datetime | None:
+    """When a new token expires: `days` from now, at `expires_at`, or never — alternatives;
+    none of them means settings.TOKEN_DEFAULT_DAYS from now, so a token that never expires
+    is always chosen explicitly. The one place the rule is checked: the admin form and the
+    command call it."""
     if days is not None and expires_at is not None:
         raise ValidationError({"days": "Give either a number of days or an expiry date, not both."})
+    if never_expires:
+        if days is not None or expires_at is not None:
+            raise ValidationError(
+                {"days": "A token that never expires has no number of days or expiry date."}
+            )
+        return None
+    if days is None and expires_at is None:
+        days = settings.TOKEN_DEFAULT_DAYS
     if days is not None:
         if days < 1:
             raise ValidationError({"days": f"days must be a positive number, not {days}."})
@@ -80,12 +93,13 @@ def token_issue(
     name: str,
     days: int | None = None,
     expires_at: datetime | None = None,
+    never_expires: bool = False,
     created_by: object = None,
 ) -> tuple[ProjectToken, str]:
     """Create a token for `project`; return the row and the full token, which is shown once
-    and never stored. `days` (from now) and `expires_at` are alternatives; neither means the
-    token does not expire."""
-    expires_at = expiry(days=days, expires_at=expires_at)
+    and never stored. `days` (from now), `expires_at` and `never_expires` are alternatives;
+    none of them means settings.TOKEN_DEFAULT_DAYS (see expiry)."""
+    expires_at = expiry(days=days, expires_at=expires_at, never_expires=never_expires)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "A token needs a name, such as the runner that uses it."})

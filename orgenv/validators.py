@@ -94,6 +94,11 @@ def validate_environment_label(label: str) -> None:
         )
 
 
+def guard_refuses(group_environment: str, project_environment: str) -> bool:
+    """The environment guard: a labelled group reaches only projects with the same label."""
+    return bool(group_environment) and project_environment != group_environment
+
+
 def environment_guard_errors(
     group_name: str, group_environment: str, projects: Iterable[tuple[str, str]]
 ) -> list[str]:
@@ -105,5 +110,5 @@ def environment_guard_errors(
         f"{group_name!r} is labelled {group_environment!r}: a labelled group reaches only "
         "projects with the same label."
         for slug, project_env in projects
-        if project_env != group_environment
+        if guard_refuses(group_environment, project_env)
     ]

@@ -4,5 +4,7 @@
   "use strict";
   document.querySelectorAll("[data-select-on-focus]").forEach(function (field) {
     field.addEventListener("focus", function () { field.select(); });
+    // Focused before this deferred script ran (a fast click): select it now.
+    if (document.activeElement === field) field.select();
   });
 })();

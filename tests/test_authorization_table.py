@@ -69,11 +69,13 @@ ACME_LIST = "200 200 403 302 302 302 302 200 302"  # globex's admin sees only gl
 REDIRECT = "302 302 302 302 302 302 302 302 302"  # <id>/ → <id>/change/, checked there
 SUPERUSER_ONLY = "200 403 403 302 302 302 302 403 302"  # Django model permissions
 NOBODY = "403 403 403 302 302 302 302 403 302"  # read-only models: no add, no delete
-ADMIN_SITE = "200 200 200 302 302 302 302 200 302"  # the admin's index: any active staff
 SIGNED_IN = "200 200 200 200 200 200 200 200 302"
 PUBLIC = "200 200 200 200 200 200 200 200 200"
 ACME_ADMIN_PAGE = "200 200 404 404 404 404 404 404 302"
 MEMBER_PAGE = "200 200 404 200 200 200 404 404 302"
+# A page of acme's workspace in the admin: active staff pass the admin's door; then only
+# acme's admins (and superusers), anyone else 404 as on the member pages.
+ACME_WORKSPACE = "200 200 404 302 302 302 302 404 302"
 
 
 def admin_model_rows(app: str, model: str, *, versions: bool = False, **shapes: str) -> dict:
@@ -110,7 +112,9 @@ def admin_model_rows(app: str, model: str, *, versions: bool = False, **shapes: 
 
 
 TABLE: dict[str, str] = {
-    "admin/": ADMIN_SITE,
+    # An admin of exactly one organization lands in its workspace (302); staff without an
+    # admin membership get the (empty) index, a superuser picks among every organization.
+    "admin/": "200 302 200 302 302 302 302 302 302",
     "admin/login/": "302 302 302 200 200 200 200 302 200",
     "admin/logout/": "405 405 405 302 302 302 302 405 302",  # a POST signs out
     "admin/password_change/": "200 200 200 302 302 302 302 200 302",
@@ -148,7 +152,15 @@ TABLE: dict[str, str] = {
     "admin/auth/user/<id>/password/": SUPERUSER_ONLY,
     "admin/otp_totp/totpdevice/<int:pk>/config/": SUPERUSER_ONLY,
     "admin/otp_totp/totpdevice/<int:pk>/qrcode/": SUPERUSER_ONLY,
-    "admin/orgs/<slug:org_slug>/people/": "200 200 404 302 302 302 302 404 302",
+    "admin/orgs/<slug:org_slug>/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/projects/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/compare/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/people/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/tokens/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/audit/": ACME_WORKSPACE,
+    # A GET asks for confirmation (the POST revokes); a GET shows the paste box.
+    "admin/orgenv/projecttoken/<path:object_id>/revoke/": ACME_WORKSPACE,
+    "admin/orgenv/variablegroup/<path:object_id>/paste/": ACME_WORKSPACE,
     "accounts/logout/": SIGNED_IN.replace("302", "200"),
     "accounts/login/code/": "302 302 302 302 302 302 302 302 302",  # no password given yet
     "accounts/two-factor/": SIGNED_IN,

@@ -90,7 +90,7 @@ def test_home_lists_every_project_of_an_administered_organization(acme: World) -
         assert env_url("acme", slug) in page
     assert env_url("globex", "app") not in page
     assert "Manage acme" in page
-    assert "/admin/?organization=acme" in page
+    assert 'href="/admin/orgs/acme/"' in page  # the organization's workspace
 
 
 def test_home_shows_environment_labels_and_counts(acme: World) -> None:

@@ -80,9 +80,25 @@ class OrganizationFilter(admin.SimpleListFilter):
         return queryset.filter(**{lookup: self.value()})
 
 
+def preset_organization_id(request: HttpRequest) -> int | None:
+    """The organization an add page works in: `?organization=<slug>` from the workspace's
+    "Add" links (when the user administers it), or the only one the user administers.
+    None when the user must choose (a superuser, or an admin of several without a preset)."""
+    slug = request.GET.get("organization", "")
+    orgs = access.administered_organizations(request.user)
+    if slug:
+        return orgs.filter(slug=slug).values_list("pk", flat=True).first()
+    if request.user.is_superuser:
+        return None
+    ids = admin_org_ids(request)
+    return next(iter(ids)) if len(ids) == 1 else None
+
+
 def _form_organization_id(request: HttpRequest) -> int | None:
     obj = getattr(request, _FORM_OBJECT, None)
-    return None if obj is None else access.organization_of(obj)
+    if obj is None:
+        return preset_organization_id(request)
+    return access.organization_of(obj)
 
 
 class ScopedChoicesMixin:
@@ -111,6 +127,10 @@ class ScopedChoicesMixin:
         choices = self.scoped_choices(db_field.related_model, request)
         if choices is not None:
             kwargs["queryset"] = choices
+            if db_field.related_model is Organization and _form_organization_id(request):
+                # The organization is already chosen (the workspace's "Add" link, or the
+                # only one the user administers): no "---------" to pick first.
+                kwargs["empty_label"] = None
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -179,6 +199,41 @@ class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
     form = OrgScopedForm
     list_filter: tuple[Any, ...] = (OrganizationFilter,)
     history_list_display = ["history_actor"]
+    # The workspace tab (orgenv.admin.workspace.TABS) this model's pages belong to: they
+    # show the organization's frame above the form. Empty: no frame.
+    workspace_tab = ""
+
+    def workspace_frame(self, request: HttpRequest, object_id: str | None) -> dict[str, Any]:
+        """The frame's context for an object page (or an add page with its organization
+        preset), if the user administers that organization."""
+        if not self.workspace_tab:
+            return {}
+        from .workspace import audit_url, frame_context  # the workspace imports this module
+
+        obj = self.get_object(request, object_id) if object_id else None
+        org_id = access.organization_of(obj) if obj is not None else None
+        if object_id is None:
+            org_id = preset_organization_id(request)
+        if org_id is None or not may_manage(request, obj):
+            return {}
+        organization = Organization.objects.filter(pk=org_id).first()
+        if organization is None or not access.is_org_admin(request.user, organization):
+            return {}
+        frame = frame_context(request, organization, self.workspace_tab)
+        if obj is not None:
+            frame["audit_url"] = audit_url(organization, obj)
+            frame["object_actions"] = self.object_actions(request, obj)
+        return frame
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**self.workspace_frame(request, object_id), **(extra_context or {})}
+        return super().history_view(request, object_id, extra_context)
+
+    def object_actions(self, request: HttpRequest, obj: Model) -> list[tuple[str, str, str]]:
+        """Extra buttons of an object's page: (label, url, css class)."""
+        return []
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return access.restrict(super().get_queryset(request), request.user)
@@ -221,11 +276,28 @@ class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
             readonly += ("organization",)
         return readonly
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        # `?organization=<slug>` names the organization by slug; the field wants its id.
+        initial.pop("organization", None)
+        if any(f.name == "organization" for f in self.model._meta.fields):
+            org_id = preset_organization_id(request)
+            if org_id is not None:
+                initial["organization"] = org_id
+        return initial
+
     def get_form(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> Any:
         # Choices are scoped while the form class is built (formfield_for_*), which does
         # not receive the object: hand it over on the request.
         setattr(request, _FORM_OBJECT, obj)
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        organization = form.base_fields.get("organization")
+        if organization is not None:
+            # No "edit / view the organization" icons beside the choice: an object's page
+            # is not where an organization is changed. (A fresh class per request.)
+            for attr in ("can_add_related", "can_change_related", "can_view_related"):
+                setattr(organization.widget, attr, False)
+        return form
 
     def changeform_view(
         self,
@@ -234,6 +306,7 @@ class OrgScopedAdmin(ScopedChoicesMixin, HistoryAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        extra_context = {**self.workspace_frame(request, object_id), **(extra_context or {})}
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ValidationError as exc:
@@ -250,6 +323,9 @@ class OrgScopedInline(ScopedChoicesMixin, admin.TabularInline):
     """Inlines follow their parent: whoever manages the parent manages its rows."""
 
     extra = 0
+
+    def get_extra(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0  # a new group or project starts with one empty row
 
     def get_formset(self, request: HttpRequest, obj: Model | None = None, **kwargs: Any) -> Any:
         setattr(request, _FORM_OBJECT, obj)

@@ -22,6 +22,7 @@ from orgenv.models import VariableGroup
 from orgenv.validators import environment_guard_errors
 
 from .base import OrgScopedForm
+from .widgets import GuardedPicker, SecretToggle, guarded
 
 SECRET_PLACEHOLDER = "•••••• stored, never shown. Leave blank to keep it; type to replace it."
 NEW_SECRET_PLACEHOLDER = "Type the secret value (again, if the form came back): it is never shown."
@@ -65,6 +66,8 @@ class DefinitionForm(OrgScopedForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "is_secret" in self.fields:
+            self.fields["is_secret"].widget = SecretToggle()
         # Read before the form touches the instance: what is stored now.
         self.stored_secret = bool(self.instance.pk and self.instance.is_secret)
         self.undecryptable = isinstance(self.instance.value, Undecryptable)
@@ -133,6 +136,16 @@ class GroupForm(OrgScopedForm):
         model = VariableGroup
         fields = "__all__"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "description" in self.fields:
+            self.fields["description"].widget.attrs["rows"] = 2
+        if "projects" in self.fields:
+            # The picker disables what the guard refuses: for the label as posted (a form
+            # that came back), else as stored.
+            label = self.data.get("environment") if self.is_bound else None
+            guarded(self.fields["projects"], (label or self.instance.environment or "").strip())
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         projects = cleaned.get("projects")
@@ -150,6 +163,66 @@ class GroupForm(OrgScopedForm):
         # save; this form judges it against the projects being saved (clean() above), which
         # are what will count. Keep only the errors the form itself found.
         judged = "projects" in self.fields and "projects" in self.cleaned_data
+        environment = self.cleaned_data.get("environment")
+        before = list(self._errors.get("environment", [])) if judged else None
+        super()._post_clean()
+        if judged and "environment" in self._errors:
+            if before:
+                self._errors["environment"] = self.error_class(before)
+            else:
+                del self._errors["environment"]
+                self.cleaned_data["environment"] = environment
+
+
+class ProjectForm(OrgScopedForm):
+    """A project and the groups that select it, granted from the project's side with the
+    same environment guard as from the group's. `group_choices` is set per request by the
+    admin (the groups of the project's organization)."""
+
+    group_choices: Any = VariableGroup.objects.none()
+
+    granted_groups = forms.ModelMultipleChoiceField(
+        queryset=VariableGroup.objects.none(),
+        required=False,
+        label="Groups",
+        help_text="Groups selecting this project. Groups for all projects and team grants "
+        "reach it too (see the effective environment below).",
+        widget=GuardedPicker(
+            side="project",
+            empty_text="This organization has no group yet.",
+            label_of=lambda group: (
+                group.name + (" — already reaches all projects" if group.access == "all" else "")
+            ),
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["granted_groups"]
+        field.queryset = self.group_choices
+        if self.instance.pk is not None:
+            self.initial["granted_groups"] = list(
+                self.instance.granted_groups.values_list("pk", flat=True)
+            )
+        label = self.data.get("environment") if self.is_bound else None
+        guarded(field, (label or self.instance.environment or "").strip())
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        groups = cleaned.get("granted_groups")
+        environment = cleaned.get("environment", "")
+        slug = cleaned.get("slug") or self.instance.slug
+        for group in groups or ():
+            for message in environment_guard_errors(
+                group.name, group.environment, [(slug, environment)]
+            ):
+                self.add_error("granted_groups", message)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        # Project.clean judges a new label against the groups granted before this save;
+        # this form judges it against the groups being saved (clean() above).
+        judged = "granted_groups" in self.cleaned_data
         environment = self.cleaned_data.get("environment")
         before = list(self._errors.get("environment", [])) if judged else None
         super()._post_clean()

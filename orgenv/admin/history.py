@@ -5,11 +5,13 @@ the history page, extra `history_list_display` columns, and the historical-versi
 (the "revert" view). Here the first shows "value changed", the second refuses censored
 fields, and the third is replaced by a read-only page that shows the mask.
 
-History is for reading, for every model: there is no Revert (a POST gets 403). Reverting
-would put an old secret back into a form, which is exactly the leak we avoid
-(`resolve_env --as-of` is the audited way to read an old value), and simple-history's
-revert would not restore grants: it saves the instance and the form's many-to-many
-selections, which are the current ones. The past version's page reads its grants from the
+History is for reading: there is no Revert (a form POST gets 403). Reverting would put an
+old secret back into a form, which is exactly the leak we avoid (`resolve_env --as-of` is
+the audited way to read an old value), and simple-history's revert would not restore grants:
+it saves the instance and the form's many-to-many selections, which are the current ones.
+A group's or a project's version offers "Restore this version" instead: the restore service
+(orgenv.services.restore) moves stored values without showing them, grants included, after a
+preview of its impact. The past version's page reads its grants from the
 snapshot simple-history stores with every history row instead.
 
 The history of a deleted object is not in the admin's (scoped) queryset, so
@@ -20,6 +22,7 @@ against orgenv.access before showing anything.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +33,7 @@ from django.core.exceptions import (
     PermissionDenied,
     ValidationError,
 )
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
@@ -39,6 +42,12 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 
 from orgenv import access
 from orgenv.audit.censor import CENSORED, MASK, censored_fields
+from orgenv.models import Project, VariableGroup
+from orgenv.selectors.as_of import AsOfError
+from orgenv.services.restore import RestoreError, plan_group, plan_project, restore_apply
+
+# Past versions that "Restore this version" can bring back (orgenv.services.restore).
+RESTORABLE = (VariableGroup, Project)
 
 
 class CensoredRecordContextHelper(HistoricalRecordContextHelper):
@@ -146,8 +155,16 @@ class CensoredHistoryAdmin(SimpleHistoryAdmin):
         """One past version, read-only: its fields as recorded (values masked) and its
         many-to-many links as they were in that version, from simple-history's snapshot."""
         live = self._scoped_object(request, object_id)
-        if request.method not in ("GET", "HEAD"):
-            raise PermissionDenied("History is read-only: a past version cannot be restored.")
+        restoring = request.method == "POST" and request.POST.get("_restore") in (
+            "preview",
+            "confirm",
+        )
+        if request.method not in ("GET", "HEAD") and not (
+            restoring and isinstance(live, RESTORABLE) and self.has_change_permission(request, live)
+        ):
+            raise PermissionDenied(
+                "History is read-only: a past version is restored with Restore this version."
+            )
         if not self.has_view_history_or_change_history_permission(request, live):
             raise PermissionDenied
         pk_name = self.model._meta.pk.attname
@@ -162,6 +179,11 @@ class CensoredHistoryAdmin(SimpleHistoryAdmin):
         prefix = f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}"
         exists = self.get_queryset(request).filter(pk=pk).exists()  # not when deleted
         rows = version_rows(record, self._shown_fields(request, live))
+        restore = None
+        if exists and isinstance(live, RESTORABLE) and self.has_change_permission(request, live):
+            restore = self._restore(request, live, record)
+            if isinstance(restore, HttpResponse):
+                return restore
         context = {
             **self.admin_site.each_context(request),
             "title": f"{opts.verbose_name.capitalize()} {record.history_object} as of "
@@ -175,10 +197,44 @@ class CensoredHistoryAdmin(SimpleHistoryAdmin):
             "changelist_url": reverse(f"{prefix}_changelist"),
             "change_url": reverse(f"{prefix}_change", args=(pk,)) if exists else None,
             "history_url": reverse(f"{prefix}_history", args=(pk,)),
+            "restore": restore,
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "audit/admin_history_form.html", context)
+
+    def _restore(self, request: HttpRequest, live: Any, record: Any) -> dict | HttpResponse:
+        """Restore this version: a preview first (what changes, and the impact on every
+        project), then Confirm, which restores exactly the plan it was shown: if the data
+        changed in between, the plan differs from its fingerprint and is shown again."""
+        action = request.POST.get("_restore") if request.method == "POST" else None
+        try:
+            if isinstance(live, VariableGroup):
+                plan = plan_group(live.organization, record.name, record.history_date)
+            else:
+                plan = plan_project(live, record.history_date)
+        except (RestoreError, AsOfError) as error:
+            return {"error": str(error)} if action else {}
+        shown = "\n".join([*plan.steps, *plan.impact.lines()])
+        fingerprint = hashlib.sha256(shown.encode()).hexdigest()
+        if action == "confirm" and request.POST.get("fingerprint") == fingerprint:
+            if plan.steps:
+                try:
+                    restore_apply(plan=plan)
+                except ValidationError as error:
+                    return {"error": " ".join(error.messages)}
+                self.message_user(
+                    request,
+                    f"{plan.label} restored to {record.history_date:%Y-%m-%d %H:%M:%S} UTC. "
+                    f"{plan.impact.headline() if plan.impact else ''}",
+                )
+            return HttpResponseRedirect(request.path)
+        return {
+            "preview": bool(action),
+            "changed": action == "confirm",
+            "plan": plan,
+            "fingerprint": fingerprint,
+        }
 
     def _link_labels(self) -> set[str]:
         return {_label(f) for f in getattr(self.model.history.model, "_history_m2m_fields", [])}

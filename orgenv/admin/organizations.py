@@ -62,6 +62,7 @@ class MembershipInline(OrgScopedInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(OrgScopedAdmin):
+    workspace_tab = "people"  # its page lists the memberships
     list_display = ("slug", "name")
     search_fields = ("slug", "name")
     fields = ("slug", "name", "require_admin_two_factor", "allow_loader_names", "people")

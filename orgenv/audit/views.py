@@ -44,12 +44,17 @@ class AuditFilterForm(forms.Form):
     kind = forms.ChoiceField(required=False)
     project = forms.CharField(required=False, max_length=64)
     group = forms.CharField(required=False, max_length=100)
-    since = forms.CharField(required=False, label="From", help_text="ISO 8601 date or time, UTC")
-    until = forms.CharField(required=False, label="To", help_text="ISO 8601 date or time, UTC")
+    # A date picker; the query string also takes an ISO 8601 time (2026-01-31T14:05Z).
+    since = forms.CharField(
+        required=False, label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.CharField(
+        required=False, label="To (UTC)", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [("", "any"), *timeline.kind_choices()]
+        self.fields["kind"].choices = [("", "any kind"), *timeline.kind_choices()]
 
     def _when(self, name: str, end_of_day: bool) -> object:
         text = self.cleaned_data.get(name, "").strip()
@@ -86,17 +91,13 @@ class AuditFilterForm(forms.Form):
         )
 
 
-@never_cache
-@login_required
-def audit_log(request: HttpRequest, org: str) -> HttpResponse:
-    organization = organization_for_admin(request, org)
+def timeline_context(request: HttpRequest, organization: Organization) -> tuple[dict, int]:
+    """The context of one page of the audit log (filters from the query string) and its
+    status: 400 when a filter is invalid. Shared by this page and the admin's Audit tab."""
     form = AuditFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
-        context = {"organization": organization, "form": form}
-        return render(request, "audit/log.html", context, status=400)
+        return {"organization": organization, "form": form}, 400
     filters = form.filters() if form.is_bound else timeline.Filters()
-    if request.GET.get("format") == "csv":
-        return _csv(organization, filters)
     index = timeline.Index.of(organization)  # names of past and present objects, asked once
     total = timeline.count(organization, filters, index)
     pages = max(1, -(-total // PAGE_SIZE))
@@ -115,7 +116,19 @@ def audit_log(request: HttpRequest, org: str) -> HttpResponse:
         "pages": pages,
         "query": query,
     }
-    return render(request, "audit/log.html", context)
+    return context, 200
+
+
+@never_cache
+@login_required
+def audit_log(request: HttpRequest, org: str) -> HttpResponse:
+    organization = organization_for_admin(request, org)
+    if request.GET.get("format") == "csv":
+        form = AuditFilterForm(request.GET)
+        if form.is_valid():
+            return _csv(organization, form.filters())
+    context, status = timeline_context(request, organization)
+    return render(request, "audit/log.html", context, status=status)
 
 
 @never_cache

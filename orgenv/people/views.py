@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from orgenv import access
+from orgenv.admin.workspace import frame_context
 from orgenv.models import Invitation, Membership, Organization
 
 from . import selectors, services
@@ -166,6 +167,7 @@ def people(request: HttpRequest, org_slug: str) -> HttpResponse:
         status = 200 if "created" in forms else 400
     context = {
         **admin.site.each_context(request),
+        **frame_context(request, organization, "people"),  # the workspace's tabs
         "title": f"People of {organization.slug}",
         "organization": organization,
         "people": selectors.people_of(organization),

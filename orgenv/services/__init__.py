@@ -174,3 +174,12 @@ def members_add(*, manager: Any, users: Iterable[Any]) -> int:
 def team_add_projects(*, team: Team, projects: Iterable[Project]) -> int:
     """Put projects in a team (never takes any out); returns how many were added."""
     return _set_relation(team.projects, projects, prune=False)[0]
+
+
+@transaction.atomic
+def project_set_groups(*, project: Project, groups: Iterable[VariableGroup]) -> tuple[int, int]:
+    """Make `groups` exactly the groups that select this project (grants from the project's
+    side; access "all" and team grants are the groups' own business). The environment guard
+    and the organization check of orgenv.signals apply; each group changed gets a history
+    row. Returns (added, removed)."""
+    return _set_relation(project.granted_groups, groups, prune=True)

@@ -253,7 +253,7 @@ def test_the_conflict_panel_lists_same_priority_groups_reaching_the_same_project
     client.force_login(world.alice)
     html = client.get(change_url(alpha)).content.decode()
     assert "Conflicts with other groups" in html
-    assert "<td>beta</td>" in html
+    assert 'data-label="Other group">beta</td>' in html
     assert ">us<" not in html  # values of other groups are not shown
 
 
@@ -306,3 +306,28 @@ def test_a_new_secret_without_a_value_is_refused(client, world):
     assert response.status_code == 200
     assert "Type a value for this secret" in response.content.decode()
     assert not group.variables.exists()
+
+
+def test_each_variable_row_has_a_key_toggle_named_secret(client, world, secret_group):
+    client.force_login(world.alice)
+    html = client.get(change_url(secret_group)).content.decode()
+    assert 'class="secret-toggle"' in html and 'class="key-icon"' in html
+    assert 'name="variables-0-is_secret" aria-label="Secret" class="secret-input"' in html
+
+
+def test_the_project_picker_disables_what_the_guard_refuses_with_the_reason(client, world):
+    Project.objects.create(organization=world.acme, slug="jobs", name="Jobs", environment="staging")
+    group = make_group(world.acme, "prod", environment="production")
+    client.force_login(world.alice)
+    html = client.get(change_url(group)).content.decode()
+    assert "labelled staging, this group is production" in html
+    assert 'data-environment="staging" disabled>' in html
+    assert 'data-environment="production">' in html  # web may be chosen
+    assert 'data-guard-source="id_environment" data-guard-side="group"' in html
+
+
+def test_variables_come_before_access_on_the_group_page(client, world, secret_group):
+    client.force_login(world.alice)
+    html = client.get(change_url(secret_group)).content.decode()
+    assert html.index('id="id_name"') < html.index('id="variables-heading"')
+    assert html.index('id="variables-heading"') < html.index('id="id_projects"')

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from orgenv import services
 from orgenv.actors import acting_as
 from orgenv.audit.censor import MASK
 from orgenv.models import Project, Team, Variable, VariableGroup
@@ -163,3 +164,22 @@ def test_a_deleted_groups_past_version_is_still_readable(client, world, regrante
     assert response.status_code == 200
     assert response.context["change_url"] is None
     assert VariableGroup.objects.filter(pk=pk).count() == 0
+
+
+def test_a_groups_history_shows_its_variables_changes_without_values(client, world):
+    group = make_group(world.acme, "db", secrets={"DB_PASSWORD": "first-Secret-1"})
+    with acting_as("system:rotate"):
+        services.variable_set(
+            group=group, name="DB_PASSWORD", value="second-Secret-2", is_secret=True
+        )
+        services.variable_set(group=group, name="DB_HOST", value="db.internal", is_secret=False)
+    client.force_login(world.alice)
+    html = client.get(f"/admin/orgenv/variablegroup/{group.pk}/history/").content.decode()
+    changes = html[html.index('id="group-changes"') : html.index("Versions of the group")]
+    assert "variable DB_PASSWORD in group db" in changes
+    assert "value changed" in changes
+    assert "variable DB_HOST in group db" in changes and "created" in changes
+    assert "system:rotate" in changes
+    for value in ("first-Secret-1", "second-Secret-2", "db.internal"):
+        assert value not in html
+    assert 'href="/admin/orgs/acme/audit/?group=db"' in html

@@ -45,11 +45,11 @@ def test_the_effective_environment_shows_sources_and_masks_secrets(client, world
     client.force_login(world.alice)
     html = client.get(change_url(layered)).content.decode()
     effective = panel(html)
-    assert "<td>API_URL</td>" in effective
+    assert 'data-label="Name"><code>API_URL</code>' in effective
     assert "https://web.example.com" in effective
-    assert "<td>project</td>" in effective
+    assert '<td data-label="Source">project</td>' in effective
     assert "group:base" in effective  # API_URL shadows it, and it is LOG_LEVEL's source
-    assert "<td>group:db</td>" in effective
+    assert '<td data-label="Source">group:db</td>' in effective
     assert "••••••" in effective
     # Neither secret reaches the page, in the panel or in the inline.
     assert "pg-hunter2" not in html
@@ -59,9 +59,12 @@ def test_the_effective_environment_shows_sources_and_masks_secrets(client, world
 def test_the_effective_environment_shows_conflicts_and_guard_skips(client, world, layered):
     client.force_login(world.alice)
     effective = panel(client.get(change_url(layered)).content.decode())
-    assert "<td>LOG_LEVEL</td><td>group:base</td><td>group:ops</td>" in effective
+    assert (
+        '<td data-label="Name">LOG_LEVEL</td><td data-label="Wins">group:base</td>'
+        '<td data-label="Loses">group:ops</td>'
+    ) in effective
     assert "dev (environment guard" in effective
-    assert "<td>DEV</td>" not in effective
+    assert "<code>DEV</code>" not in effective
 
 
 def test_leaving_a_project_secret_blank_keeps_it(client, world, layered):
@@ -115,12 +118,13 @@ def test_the_variable_list_shows_names_but_no_values(client, world, layered):
 
 
 def test_relabelling_a_project_out_of_a_labelled_groups_reach_is_refused(client, world):
-    make_group(world.acme, "prod-creds", environment="production", projects=[world.web])
+    group = make_group(world.acme, "prod-creds", environment="production", projects=[world.web])
     data = {
         "slug": "web",
         "name": "Web",
         "environment": "staging",
         "members": [str(world.bob.pk)],
+        "granted_groups": [str(group.pk)],  # still ticked, as the page shows it
         "variables-TOTAL_FORMS": "0",
         "variables-INITIAL_FORMS": "0",
         "variables-MIN_NUM_FORMS": "0",

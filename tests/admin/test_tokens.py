@@ -41,12 +41,17 @@ def test_a_new_token_is_shown_once_then_only_its_prefix(client, world):
     assert plaintext not in page
 
 
-def test_the_revoke_action_revokes_the_selected_tokens(client, world):
+def test_the_revoke_action_asks_then_revokes_the_selected_tokens(client, world):
     token, plaintext = token_issue(project=world.web, name="ci")
     client.force_login(world.alice)
-    response = client.post(
-        TOKENS, {"action": "revoke", "_selected_action": [str(token.pk)], "index": "0"}
-    )
+    selected = {"action": "revoke", "_selected_action": [str(token.pk)], "index": "0"}
+    response = client.post(TOKENS, selected)
+    assert response.status_code == 200
+    assert "Yes, revoke" in response.content.decode()
+    token.refresh_from_db()
+    assert token.revoked_at is None  # asking revokes nothing
+    token_authenticate(plaintext)
+    response = client.post(TOKENS, {**selected, "post": "yes"})
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None

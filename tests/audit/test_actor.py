@@ -15,7 +15,7 @@ def test_a_token_issued_and_revoked_in_the_admin_is_attributed_to_the_admin(clie
     token = ProjectToken.objects.get(project=world.web, name="deploy")
     client.post(
         "/admin/orgenv/projecttoken/",
-        {"action": "revoke", "_selected_action": [token.pk]},
+        {"action": "revoke", "_selected_action": [token.pk], "post": "yes"},
     )
     issued = AuditEvent.objects.get(kind=AuditEvent.Kind.TOKEN_ISSUED)
     revoked = AuditEvent.objects.get(kind=AuditEvent.Kind.TOKEN_REVOKED)

@@ -29,8 +29,8 @@ def test_a_permission_denied_logs_one_line_without_a_traceback(client, world, ca
     assert record.exc_info is None
     assert record.getMessage() == (
         f"Forbidden (403): alice from 203.0.113.5: POST /admin/orgenv/variablegroup/{group.pk}"
-        f"/history/{version.history_id}/: History is read-only: a past version cannot be "
-        "restored."
+        f"/history/{version.history_id}/: History is read-only: a past version is restored "
+        "with Restore this version."
     )
     formatted = logging.Formatter().format(record)
     assert "\n" not in formatted and "Traceback" not in formatted

@@ -112,7 +112,7 @@ def test_a_bad_time_filter_is_a_clear_message(client, world):
     response = client.get("/orgs/acme/audit/?since=yesterday")
     assert response.status_code == 400
     page = response.content.decode()
-    assert "From: &#x27;yesterday&#x27; is not an ISO 8601 date or time" in page
+    assert "From (UTC): &#x27;yesterday&#x27; is not an ISO 8601 date or time" in page
     assert client.get("/orgs/acme/audit.csv?until=soon").status_code == 400
 
 
@@ -125,7 +125,7 @@ def test_a_time_that_cannot_exist_is_a_400_not_a_500(client, world, query):
     csv_ = client.get(f"/orgs/acme/audit.csv?{query}")
     assert csv_.status_code == 400
     assert csv_["Content-Type"] == "text/plain; charset=utf-8"
-    assert csv_.content.decode().startswith("From: '")
+    assert csv_.content.decode().startswith("From (UTC): '")
 
 
 def test_the_last_day_there_is_can_end_a_range(client, world):

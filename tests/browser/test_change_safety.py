@@ -1,11 +1,15 @@
-"""Change safety in a real browser: the member's "Why isn't NAME here?" box, at 1280 and 360 px."""
+"""Change safety in a real browser, at 1280 and 360 px: the member's "Why isn't NAME here?"
+box, and an admin restoring a group from its history page after a preview."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from orgenv.models import VariableGroup
 from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -56,3 +60,35 @@ def test_a_member_asks_why_a_variable_is_not_here(page, demo: str, width: int) -
     assert "Similar names: DATABASE_URL (in group production-db)." in (
         page.locator("#why-answer").inner_text()
     )
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_an_admin_restores_a_group_from_its_history_page(page, demo: str, width: int) -> None:
+    group = VariableGroup.objects.get(name="production")
+    group.description = "before the incident"
+    group.save()
+    version = group.history.latest()
+    time.sleep(0.01)
+    secret = group.variables.get(name="PRODUCTION_SECRET")
+    secret.value = "leaked-and-replaced"
+    secret.save()
+    group.variables.get(name="PRODUCTION_ENVVAR").delete()
+
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, demo, "admin", "admin")
+    page.goto(f"{demo}/admin/orgenv/variablegroup/{group.pk}/history/{version.history_id}/")
+    page.get_by_role("button", name="Restore this version").click()
+    section = page.get_by_role("region", name="Restore this version")
+    section.get_by_text("This change affects 1 project.").wait_for()
+    text = section.inner_text()
+    assert "variable PRODUCTION_ENVVAR: restored (deleted since)" in text
+    assert "variable PRODUCTION_SECRET: value changed" in text
+    assert "production_db" in text
+    assert "leaked-and-replaced" not in page.content() and "hidden" not in text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"restore-preview-{width}.png"), full_page=True)
+
+    section.get_by_role("button", name="Confirm restore").click()
+    page.get_by_text("acme/production restored to").wait_for()
+    assert group.variables.get(name="PRODUCTION_SECRET").value == "hidden"
+    assert group.variables.filter(name="PRODUCTION_ENVVAR").exists()

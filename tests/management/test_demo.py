@@ -1,4 +1,5 @@
-"""The demo command: the README "Demo data" table exactly, idempotent, no plaintext at rest."""
+"""The demo command: the README "Demo data" table exactly, only into an empty database, no
+plaintext at rest."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db import connection
 
 from orgenv.management.commands.demo import DEMO_FILE
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
-from orgenv.selectors.layers import load_layers, reveal
+from orgenv.selectors.layers import load_layers, plaintext, reveal
 
 # README "Demo data", transcribed by hand (not read from demo.yaml, so the file is checked).
 PROJECTS = {
@@ -81,6 +82,14 @@ GROUPS = {
             "NPM_TOKEN": ("npm_demo", S),
         },
     ),
+    # The seed's own examples: ENVIRONMENT and API_KEY, one group per environment.
+    **{
+        f"runtime-{env}": (
+            env, "all", set(), set(),
+            {"ENVIRONMENT": (env, False), "API_KEY": (f"demo-{env}-api-key", S)},
+        )
+        for env in ("production", "staging", "development")
+    },
 }  # fmt: skip
 
 
@@ -156,10 +165,22 @@ def test_production_db_resolves_to_what_the_spec_table_grants_it(db):
             "group:private-repos",
         ),
         "NPM_TOKEN": ("npm_demo", "group:private-repos"),
+        "ENVIRONMENT": ("production", "group:runtime-production"),
+        "API_KEY": ("demo-production-api-key", "group:runtime-production"),
     }
     staging_api = load_layers(Project.objects.get(slug="staging-api")).resolution.variables
     assert reveal(staging_api["API_ENDPOINT"]) == "https://api.staging.example.com"
     assert staging_api["API_ENDPOINT"].source == "project"
+
+
+def test_every_project_gets_the_seed_examples_of_its_own_environment(db):
+    demo()
+    for slug, environment in PROJECTS.items():
+        layers = load_layers(Project.objects.get(slug=slug))
+        values = plaintext(layers)
+        assert values["ENVIRONMENT"] == environment, slug
+        assert values["API_KEY"] == f"demo-{environment}-api-key", slug
+        assert "API_KEY" in layers.resolution.secrets
 
 
 def test_running_demo_twice_changes_nothing(db):
@@ -181,10 +202,32 @@ def test_running_demo_twice_changes_nothing(db):
 
     before = state()
     output = demo()
-    assert "acme: nothing to change." in output
+    assert "already holds data (2 user(s), 1 organization(s))" in output
+    assert "nothing was changed" in output
     assert state() == before
     # passwords are set only when the user is created
     assert User.objects.get(username="admin").check_password("changed-by-the-admin")
+
+
+def test_a_rotated_secret_and_a_removed_grant_survive_another_run(db):
+    """What `make run` does at every start must not undo the admin's work."""
+    demo()
+    secret = Variable.objects.get(name="PRODUCTION_SECRET")
+    secret.value = "rotated-by-the-admin"
+    secret.save()
+    external = VariableGroup.objects.get(name="external-apis")
+    external.projects.remove(Project.objects.get(slug="production-api"))
+    demo()
+    assert Variable.objects.get(name="PRODUCTION_SECRET").value == "rotated-by-the-admin"
+    assert set(external.projects.values_list("slug", flat=True)) == {"production-ml"}
+
+
+def test_demo_changes_nothing_in_a_database_with_other_users(db):
+    User.objects.create_user("operator", password="operator-password", is_superuser=True)
+    output = demo()
+    assert "already holds data (1 user(s), 0 organization(s))" in output
+    assert not User.objects.filter(username="admin").exists()
+    assert not Organization.objects.exists()
 
 
 def _demo_values() -> set[str]:

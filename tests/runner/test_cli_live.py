@@ -384,3 +384,19 @@ def test_with_the_cache_down_the_cli_says_server_unavailable(runner, settings, t
     assert result.returncode == 69
     assert "server unavailable, try again in 5 seconds (503)" in result.stderr.decode()
     assert not ran.exists()
+
+
+def test_the_seed_code_sample_runs_against_the_demo(live_server) -> None:
+    """The demo's ENVIRONMENT and API_KEY reach `orgenv run`, the key masked in the output."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("demo", stdout=StringIO())
+    project = Project.objects.get(slug="staging_jobs")
+    _, token = token_issue(project=project, name="seed")
+    runner = Runner(live_server.url, token, project)
+    code = "import os; print(os.environ['ENVIRONMENT'], os.environ['API_KEY'])"
+    result = runner.run("run", "--", sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == "staging ***"

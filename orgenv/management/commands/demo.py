@@ -1,4 +1,8 @@
-"""python manage.py demo — the demo data of the README, through the same code as apply_config."""
+"""python manage.py demo — the demo data of the README, through the same code as apply_config.
+
+It loads only into an empty database (no user, no organization): `make run` calls it at every
+start, and it must never undo what someone changed since, nor create admin/admin in a
+database that has real users."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from ... import configuration
+from ...models import Organization
 from ..base import OrgenvCommand
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo.yaml"
@@ -22,7 +27,8 @@ class Command(OrgenvCommand):
     help = (
         "Load the demo: organization acme with its projects, team, groups and variables "
         f"({DEMO_FILE.name}), and the users admin/admin (staff, admin of acme) and alice/alice. "
-        "Running it again changes nothing; passwords are set only when a user is created."
+        "It loads only into an empty database: in one that holds any user or organization it "
+        "changes nothing and says so."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +37,14 @@ class Command(OrgenvCommand):
     @transaction.atomic
     def handle(self, *args: object, **options: object) -> None:
         User = get_user_model()
+        users, organizations = User.objects.count(), Organization.objects.count()
+        if users or organizations:
+            self.stdout.write(
+                f"The database already holds data ({users} user(s), {organizations} "
+                "organization(s)): the demo was not loaded and nothing was changed. It loads "
+                "only into an empty database."
+            )
+            return
         for username, password, is_staff in DEMO_USERS:
             user, created = User.objects.get_or_create(
                 username=username, defaults={"is_staff": is_staff}

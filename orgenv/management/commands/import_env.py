@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
-from django.db import transaction
 
-from orgenv.audit import events as audit
-from orgenv.configuration import dotenv
+from orgenv.configuration import dotenv, importing
 from orgenv.hygiene.public_values import findings_of
 
 from ... import services
-from ...models import AuditEvent, VariableGroup
-from ...validators import validate_loader_name, validate_variable_name, validate_variable_value
+from ...models import VariableGroup
 from ..base import OrgenvCommand, check_actor_administers
 
 
@@ -22,8 +16,9 @@ class Command(OrgenvCommand):
     help = (
         "Set variables of an existing group from a dotenv file, all or nothing: existing "
         "variables are updated, new ones created, none deleted. New variables are public "
-        "unless --secret/--all-secret says otherwise; an existing secret stays secret. "
-        "Values are taken literally (no $VAR interpolation)."
+        "unless --secret/--all-secret says otherwise (names that look secret are warned "
+        "about); an existing secret stays secret. Values are taken literally (no $VAR "
+        "interpolation)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -57,45 +52,36 @@ class Command(OrgenvCommand):
             raise CommandError(
                 f"--secret {unknown[0]}: {file} does not set {unknown[0]}; nothing was changed."
             )
-        wanted_secret = set(secret)
         flags = dict(group.variables.values_list("name", "is_secret"))
-        outcomes: dict[str, list[str]] = {}
-        warnings = []
-        with transaction.atomic():
-            for entry in entries:
-                is_secret = (
-                    all_secret or entry.name in wanted_secret or flags.get(entry.name, False)
-                )
-                variable, outcome = services.variable_set(
-                    group=group, name=entry.name, value=entry.value, is_secret=is_secret
-                )
-                outcomes.setdefault(outcome, []).append(entry.name)
-                warnings += [
-                    f"{file}:{entry.line}: {entry.name} is public but looks like a credential "
-                    f"({finding.rules}); import it with --secret {entry.name}."
-                    for finding in findings_of([variable])
-                ]
-            changed = sorted(
-                outcomes.get(services.CREATED, []) + outcomes.get(services.UPDATED, [])
-            )
-            if changed:
-                audit.record(
-                    AuditEvent.Kind.VARIABLES_IMPORTED,
-                    group=group,
-                    detail={
-                        "file": file.rsplit("/", 1)[-1],
-                        "created": sorted(outcomes.get(services.CREATED, [])),
-                        "updated": sorted(outcomes.get(services.UPDATED, [])),
-                        "unchanged": sorted(outcomes.get(services.UNCHANGED, [])),
-                    },
-                )
+        outcomes = importing.variables_import(
+            group=group,
+            entries=entries,
+            secret=secret,
+            all_secret=all_secret,
+            source=file.rsplit("/", 1)[-1],
+        )
         counts = ", ".join(
-            f"{len(outcomes.get(o, []))} {o}"
+            f"{len(outcomes[o])} {o}"
             for o in (services.CREATED, services.UPDATED, services.UNCHANGED)
         )
         self.stdout.write(f"Imported {len(entries)} variable(s) into {target}: {counts}.")
-        for warning in warnings:
-            self.stderr.write(f"warning: {warning}")
+        # Public values that look like credentials (detect-secrets): file:line and the rule.
+        lines = {entry.name: entry.line for entry in entries}
+        for finding in findings_of(group.variables.filter(name__in=list(lines))):
+            self.stderr.write(
+                f"warning: {file}:{lines[finding.name]}: {finding.name} is public but looks "
+                f"like a credential ({finding.rules}); import it with --secret {finding.name}."
+            )
+        if not all_secret:
+            # The admin's Paste .env proposes these as secret; here they are only named.
+            for entry in entries:
+                reason = importing.proposed_secret(entry.name, entry.value)
+                if reason and entry.name not in secret and not flags.get(entry.name):
+                    self.stderr.write(
+                        f"warning: {file}:{entry.line}: {entry.name} looks secret ({reason}) "
+                        f"but was imported public; re-run with --secret {entry.name} to make "
+                        "it secret."
+                    )
 
 
 def _group(target: str) -> VariableGroup:
@@ -123,35 +109,7 @@ def _read(file: str, *, allow_loader_names: bool) -> list[dotenv.Entry]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CommandError(f"Cannot read {file}: {reason}.") from None
     try:
-        entries = dotenv.parse(text, file)
-    except dotenv.DotenvError as exc:
-        problems = list(exc.problems)
-    else:
-        problems = []
-    if not problems:
-        # Names and values follow the same rules as every other write path.
-        loader_rule = partial(validate_loader_name, allowed=allow_loader_names)
-        first_line: dict[str, int] = {}
-        for entry in entries:
-            checks = (
-                (validate_variable_name, entry.name),
-                (loader_rule, entry.name),
-                (validate_variable_value, entry.value),
-            )
-            for validate, text in checks:
-                try:
-                    validate(text)
-                except ValidationError as error:
-                    problems.append(dotenv.Problem(entry.line, " ".join(error.messages)))
-            if entry.name in first_line:
-                problems.append(
-                    dotenv.Problem(
-                        entry.line,
-                        f"{entry.name} is set twice (first on line {first_line[entry.name]}).",
-                    )
-                )
-            first_line.setdefault(entry.name, entry.line)
-    if problems:
-        lines = "\n".join(p.format(file) for p in sorted(problems, key=lambda p: p.line))
-        raise CommandError(f"{file} was not imported (nothing was changed):\n{lines}")
-    return entries
+        return importing.read(text, file, allow_loader_names=allow_loader_names)
+    except importing.ImportRefused as refused:
+        lines = "\n".join(p.format(file) for p in refused.problems)
+        raise CommandError(f"{file} was not imported (nothing was changed):\n{lines}") from None

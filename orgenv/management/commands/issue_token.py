@@ -1,4 +1,5 @@
-"""issue_token ORG/PROJECT --name NAME [--days N]: print a new project token, once.
+"""issue_token ORG/PROJECT --name NAME [--days N | --never-expires]: print a new project
+token, once. Without either, it expires after TOKEN_DEFAULT_DAYS (90) days.
 
 Only the token goes to stdout, so `TOKEN=$(python manage.py issue_token acme/web --name ci)`
 works; what to do with it goes to stderr.
@@ -21,8 +22,14 @@ class Command(OrgenvCommand):
         super().add_arguments(parser)
         parser.add_argument("project", metavar="ORG/PROJECT")
         parser.add_argument("--name", required=True, help="unique within the project, e.g. ci")
-        parser.add_argument(
-            "--days", type=int, help="the token expires after N days (default: never)"
+        lifetime = parser.add_mutually_exclusive_group()
+        lifetime.add_argument(
+            "--days",
+            type=int,
+            help="the token expires after N days (default: TOKEN_DEFAULT_DAYS, 90)",
+        )
+        lifetime.add_argument(
+            "--never-expires", action="store_true", help="the token does not expire"
         )
 
     def handle(self, *args: object, **options: object) -> None:
@@ -33,6 +40,7 @@ class Command(OrgenvCommand):
                 project=project,
                 name=options["name"],
                 days=options["days"],
+                never_expires=options["never_expires"],
                 created_by=actor.user if actor else None,
             )
         except ValidationError as error:
