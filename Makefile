@@ -10,7 +10,7 @@ PORT ?= 8000
 # (refused by the API) must not end up in a log.
 ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"
 
-.PHONY: run test test-sqlite test-postgres install env demo lint format audit bench chromium postgres clean screenshots
+.PHONY: run test test-sqlite test-postgres install env demo lint format audit bench chromium consumers postgres clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,15 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
 
+# The dotenv readers tests/test_formats.py checks our dotenv output against: Node (its own
+# --env-file and util.parseEnv need 20.12 or later) and npm's dotenv, pinned in package-lock.
+consumers:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing Node.js and npm for the dotenv reader tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null; }
+	@test -d tests/consumers/node_modules/dotenv || \
+	  npm ci --prefix tests/consumers --no-audit --no-fund --silent
+
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect 15 main start
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
@@ -73,13 +82,13 @@ audit: install
 	    "is not reachable from this machine, so the dependencies were not audited."; \
 	fi
 
-test-sqlite: install chromium
+test-sqlite: install chromium consumers
 	env -u DATABASE_URL $(PY) -m pytest
 
-test-postgres: install chromium postgres
+test-postgres: install chromium consumers postgres
 	DATABASE_URL=$(PG_URL) $(PY) -m pytest
 
-test: install chromium
+test: install chromium consumers
 	rm -rf artifacts/databases
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory audit
@@ -92,7 +101,9 @@ screenshots: install chromium
 
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null
-	$(PY) bench/resolve.py
+	@# Both benchmarks run; make fails if either missed a target.
+	$(PY) bench/masking.py; masking=$$?; $(PY) bench/resolve.py; resolve=$$?; \
+	  $(PY) bench/rotate.py; rotate=$$?; exit $$((masking || resolve || rotate))
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts .pytest_cache

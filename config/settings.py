@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "axes",
+    "django_prometheus",
     "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -161,6 +162,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://orgenv")}
+# django-environ passes `?key_prefix=` on in lower case, where Django does not look for it.
+if "key_prefix" in CACHES["default"]:
+    CACHES["default"]["KEY_PREFIX"] = CACHES["default"].pop("key_prefix")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -280,6 +284,22 @@ DECRYPTION_CACHE_BYTES = env.int("DECRYPTION_CACHE_BYTES", default=32 * 1024 * 1
 
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
+# Prometheus metrics at /metrics, served only to `Authorization: Bearer <METRICS_TOKEN>`;
+# unset (the default), /metrics is a 404 and no request pays for counting.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="").strip()
+if METRICS_TOKEN:
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "orgenv.operations.metrics.ApiStatusMiddleware",
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+
 # A new project token expires after this many days unless its issuer asks for another
 # lifetime or, explicitly, for none (issue_token --never-expires, "Never expires").
 TOKEN_DEFAULT_DAYS = env.int("TOKEN_DEFAULT_DAYS", default=90)
@@ -313,7 +333,13 @@ CONFIG_MAX_ENTRIES = env.int("CONFIG_MAX_ENTRIES", default=25_000)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "orgenv.operations.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
     "filters": {"forbidden_on_one_line": {"()": "orgenv.audit.forbidden.ForbiddenOnOneLine"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

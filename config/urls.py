@@ -1,9 +1,14 @@
 from django.urls import include, path
 
 from orgenv.admin import site as admin_site
+from orgenv.operations.health import healthz, readyz
+from orgenv.operations.metrics import metrics
 from orgenv.views import sign_out
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     # The organization workspace and the Django admin (orgenv.admin.site).
     path("admin/", admin_site.urls()),
     # Before Django's auth URLs: a GET asks, a POST signs out.

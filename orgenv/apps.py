@@ -12,3 +12,4 @@ class OrgenvConfig(AppConfig):
         from .accounts import receivers as account_receivers  # noqa: F401
         from .admin import audit  # noqa: F401
         from .audit import receivers  # noqa: F401
+        from .operations import metrics  # noqa: F401  (its counters' receivers)

@@ -21,10 +21,13 @@ from django.core.exceptions import FieldError
 from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import ExpressionWrapper, F
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 _lock = threading.Lock()
 _ring: tuple[tuple[str, ...], MultiFernet] | None = None
+
+# Sent each time a stored token does not decrypt (orgenv.operations.metrics counts them).
+decryption_failed = Signal()
 
 
 class DecryptionError(Exception):
@@ -206,6 +209,7 @@ def decrypt(
     try:
         plaintext = ring.decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError, ValueError):
+        decryption_failed.send(sender=Undecryptable, table=table, column=column)
         raise Undecryptable(table, column).error(row) from None
     if cache:
         plaintexts.put(key, token, plaintext)

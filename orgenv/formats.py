@@ -4,11 +4,15 @@ No Django import, no side effect: the API, `resolve_env` and the runner CLI (whi
 import Django) share them.
 
 - json: the README "Runner API" shape (`environment_payload` builds it);
-- dotenv: `NAME="value"` lines, double-quoted, with a backslash before backslashes and
-  quotes and escapes for newline, return and tab, which python-dotenv and orgenv's own
-  `import_env` read back unchanged. python-dotenv must be told `interpolate=False`: it
-  expands `${…}` whatever the quoting, and no escape stops it. (docker's `--env-file` is
-  not a dotenv parser: it keeps quotes as part of the value.)
+- dotenv: `NAME='value'` lines where single quotes keep the value literal for every reader
+  we know (python-dotenv, orgenv's own `import_env`, npm `dotenv`, Node's `--env-file` and
+  `util.parseEnv`): no `'`, no carriage return (npm `dotenv` and Node turn it into a newline
+  or drop it), no `\\\\` and no trailing `\\` (python-dotenv decodes `\\\\` and `\\'`
+  even there). Other values are `NAME="value"`, with a backslash before backslashes and
+  quotes and escapes for newline, return and tab, which python-dotenv and `import_env` read
+  back unchanged (README "Dotenv readers" says who reads what). python-dotenv must be told
+  `interpolate=False`: it expands `${…}` whatever the quoting, and no escape stops it.
+  (docker's `--env-file` is not a dotenv parser: it keeps quotes as part of the value.)
 - shell: `export NAME='value'` lines for POSIX sh: inside single quotes nothing is special,
   and a single quote is written `'\\''` (close, escaped quote, reopen).
 """
@@ -30,7 +34,16 @@ _DOTENV_TABLE = str.maketrans(_DOTENV_ESCAPES)
 
 
 def dotenv_quote(value: str) -> str:
+    if dotenv_single_quotable(value):
+        return "'" + value + "'"
     return '"' + value.translate(_DOTENV_TABLE) + '"'
+
+
+def dotenv_single_quotable(value: str) -> bool:
+    """True when `'value'` reads back as `value` in every dotenv reader of the module doc."""
+    return (
+        "'" not in value and "\r" not in value and "\\\\" not in value and not value.endswith("\\")
+    )
 
 
 def shell_quote(value: str) -> str:
@@ -38,7 +51,7 @@ def shell_quote(value: str) -> str:
 
 
 def render_dotenv(variables: Mapping[str, str]) -> str:
-    """One `NAME="value"` line per variable, in the mapping's order."""
+    """One `NAME='value'` (or `NAME="value"`) line per variable, in the mapping's order."""
     return "".join(f"{name}={dotenv_quote(value)}\n" for name, value in variables.items())
 
 

@@ -4,6 +4,7 @@ orgenv.access."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from django.conf import settings
@@ -55,6 +56,12 @@ def _history(**kwargs: object) -> HistoricalRecords:
     return HistoricalRecords(get_user=history_user, **kwargs)
 
 
+def new_generation() -> int:
+    """A fresh generation: random rather than counted, so that a number is never seen twice,
+    not even for an id that a rolled-back transaction handed out again."""
+    return secrets.randbits(62)
+
+
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -70,7 +77,11 @@ class Organization(models.Model):
         help_text="An admin of this organization without an authenticator app is sent to "
         "set one up before reaching the admin.",
     )
-    history = _history()
+    # Replaced by database triggers in the transaction of every write that can change a
+    # resolution of one of its projects (migration 0006): read with the token, it keys the
+    # layers an app server keeps (orgenv.selectors.layers.cached_layers).
+    generation = models.PositiveBigIntegerField(default=new_generation, editable=False)
+    history = _history(excluded_fields=["generation"])
 
     class Meta:
         ordering = ["slug"]

@@ -14,12 +14,13 @@ resolution once the values are rotated. It names those servers and says to reloa
 
 Rotation runs beside live traffic, so it never holds a lock for long and never overwrites a
 newer value:
-- a first, read-only pass checks that every value decrypts, so that a missing key stops the
-  command before anything is written;
+- a first, read-only pass checks that every value is signed by a key of FERNET_KEYS (its
+  HMAC, without decrypting: a fifth of the cost), so that a missing key stops the command
+  before anything is written;
 - then each batch is read without a lock and written in its own short transaction, each row
-  with a conditional update (`WHERE pk = … AND value = <the token read>`): a value changed
-  by an editor after the batch was read is not touched, and is read again and rotated in its
-  new version.
+  with a conditional update (`WHERE pk = … AND value = <the token read>`, the whole batch in
+  one statement): a value changed by an editor after the batch was read is not touched,
+  and is read again and rotated in its new version.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ from datetime import timedelta
 from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model
-from django.db.models.lookups import Exact
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -49,7 +49,7 @@ from .models import AppServer
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
 # A row rewritten by an editor between our read and our write is read again; one that keeps
 # changing this many times in a row is left for the next run (and reported).
 MAX_ATTEMPTS = 5
@@ -184,8 +184,12 @@ def encrypted_columns() -> list[tuple[type[Model], str]]:
 def _is_current(token: str, first: Fernet) -> bool:
     # extract_timestamp checks the token's signature with the first key without decrypting:
     # a token that passes was written with that key and needs no rotation.
+    return _signed_by(token, first)
+
+
+def _signed_by(token: str, key: Fernet) -> bool:
     try:
-        first.extract_timestamp(token.encode("ascii"))
+        key.extract_timestamp(token.encode("ascii"))
     except (InvalidToken, UnicodeError):
         return False
     return True
@@ -214,21 +218,18 @@ def _where(model: type[Model], name: str) -> str:
 
 def check_all(*, batch_size: int = BATCH_SIZE) -> None:
     """Raise RotationError naming the first value no key decrypts; writes nothing."""
-    ring = crypto.key_ring()
-    first = Fernet(settings.FERNET_KEYS[0].encode())
+    crypto.key_ring()  # a bad FERNET_KEYS fails here, clearly
+    first, *others = [Fernet(key.encode()) for key in settings.FERNET_KEYS]
     for model, name in encrypted_columns():
         for batch in _batches(model, name, batch_size):
             for pk, token in batch:
-                if _is_current(token, first):
-                    continue
-                try:
-                    ring.decrypt(token.encode("ascii"))
-                except (InvalidToken, UnicodeError):
+                # The old keys first: before a rotation, most values are under one of them.
+                if not (any(_signed_by(token, k) for k in others) or _signed_by(token, first)):
                     raise RotationError(
                         f"Cannot decrypt {_where(model, name)} (row id={pk}) with any key in "
                         "FERNET_KEYS: add the key it was written with (or overwrite or delete "
                         "that row), then run rotate_keys again. Nothing was changed."
-                    ) from None
+                    )
 
 
 def _rotate_batch(
@@ -242,22 +243,39 @@ def _rotate_batch(
             current += 1
         else:
             todo.append((pk, token, crypto.rotate(token)))  # outside the transaction
-    changed = []
-    rotated = 0
+    if not todo:
+        return 0, current, []
     manager = model._base_manager
-    raw = crypto.stored_token(name)
-    with transaction.atomic():
-        for pk, old, new in todo:
-            # Only if the row still holds the token we read: never write back an old value.
-            if manager.filter(Exact(raw, old), pk=pk).update(**{name: crypto.Ciphertext(new)}):
-                rotated += 1
-            else:
-                changed.append(pk)
-    fresh = list(
-        manager.filter(pk__in=changed, **{f"{name}__isnull": False})
-        .annotate(raw_token=raw)
+    database = router.db_for_write(model)
+    quote = connections[database].ops.quote_name
+    table, column = quote(model._meta.db_table), quote(model._meta.get_field(name).column)
+    # One statement for the batch (PostgreSQL's triggers then run once, not per row), and
+    # only where the row still holds the token we read: never write back an old value.
+    if connections[database].vendor == "postgresql":
+        # Three array parameters rather than thousands of placeholders to parse.
+        batch = "unnest(%s::bigint[], %s::text[], %s::text[]) AS batch(column1, column2, column3)"
+        params = [list(column) for column in zip(*todo, strict=True)]
+    else:  # SQLite names the columns of VALUES column1, column2, column3
+        batch = "(VALUES " + ", ".join(["(%s, %s, %s)"] * len(todo)) + ") AS batch"
+        params = [value for row in todo for value in row]
+    update = (
+        f"UPDATE {table} SET {column} = batch.column3 FROM {batch} "
+        f"WHERE {table}.{quote(model._meta.pk.column)} = batch.column1 "
+        f"AND {table}.{column} = batch.column2"
+    )
+    with transaction.atomic(using=database), connections[database].cursor() as cursor:
+        cursor.execute(update, params)
+        written = cursor.rowcount
+    if written == len(todo):
+        return written, current, []
+    # Some rows changed under us: those that do not hold our new token are read again.
+    now = dict(
+        manager.filter(pk__in=[pk for pk, _, _ in todo], **{f"{name}__isnull": False})
+        .annotate(raw_token=crypto.stored_token(name))
         .values_list("pk", "raw_token")
     )
+    rotated = sum(1 for pk, _, new in todo if now.get(pk) == new)
+    fresh = [(pk, now[pk]) for pk, _, new in todo if pk in now and now[pk] != new]
     return rotated, current, fresh
 
 

@@ -9,6 +9,8 @@ from cryptography.fernet import Fernet
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("FERNET_KEYS", Fernet.generate_key().decode())
 os.environ.setdefault("AXES_FAILURE_LIMIT", "5")
+# The metrics middleware is on in tests, as it is wherever METRICS_TOKEN is set.
+os.environ.setdefault("METRICS_TOKEN", secrets.token_urlsafe(24))
 
 from config.settings import *  # noqa: E402,F403
 

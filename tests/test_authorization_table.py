@@ -190,6 +190,11 @@ TABLE: dict[str, str] = {
     "orgs/<slug:org>/grants/": ACME_ADMIN_PAGE,
     "orgs/<slug:org>/audit/exposure/": ACME_ADMIN_PAGE,
     "orgs/<slug:org>/hygiene/": ACME_ADMIN_PAGE,
+    # Probes for load balancers: no token, no session needed, nothing about values.
+    "healthz": PUBLIC,
+    "readyz": PUBLIC,
+    # Only the METRICS_TOKEN as a Bearer token opens the metrics; a session does not.
+    "metrics": "401 401 401 401 401 401 401 401 401",
 }
 # Sent as a POST (with a reason): the reveal is the one door secrets leave by.
 POSTS = {

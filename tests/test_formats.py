@@ -1,9 +1,13 @@
-"""Output formats: what we write is read back exactly by sh, python-dotenv and import_env."""
+"""Output formats: what we write is read back exactly by sh, python-dotenv and import_env,
+and by npm dotenv and Node's own reader where README "Dotenv readers" says so."""
 
 from __future__ import annotations
 
 import io
+import json
+import random
 import subprocess
+from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
@@ -11,7 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orgenv.configuration import dotenv as import_env_parser
-from orgenv.formats import environment_payload, render, render_dotenv, render_shell
+from orgenv.formats import (
+    dotenv_single_quotable,
+    environment_payload,
+    render,
+    render_dotenv,
+    render_shell,
+)
 from orgenv.resolution import Conflict, Resolution, Resolved
 
 # Any text a variable may hold: everything but NUL (README "Names and values") and lone
@@ -66,8 +76,14 @@ def test_the_shell_format_round_trips_any_value_through_sh(value):
     assert sh_values(render_shell({"V": value}), ["V"]) == {"V": value}
 
 
-def test_the_dotenv_format_is_double_quoted_with_escapes():
-    assert render_dotenv({"A": 'say "hi"\\n\nnext'}) == 'A="say \\"hi\\"\\\\n\\nnext"\n'
+def test_the_dotenv_format_single_quotes_values_every_reader_takes_literally():
+    assert render_dotenv({"A": 'say "hi"\\n\tnext\n$HOME'}) == "A='say \"hi\"\\n\tnext\n$HOME'\n"
+
+
+def test_the_dotenv_format_double_quotes_with_escapes_what_single_quotes_cannot_hold():
+    assert render_dotenv({"A": "it's", "B": "a\r\n", "C": "a\\\\b", "D": "end\\"}) == (
+        'A="it\'s"\nB="a\\r\\n"\nC="a\\\\\\\\b"\nD="end\\\\"\n'
+    )
 
 
 def test_the_dotenv_format_reads_back_identically_with_python_dotenv_and_import_env():
@@ -120,3 +136,63 @@ def test_the_runner_cli_renders_exactly_as_the_server(variables):
     environment = cli.Environment("acme", "web", variables, [], "1", {"variables": variables})
     assert cli.render("dotenv", environment) == render_dotenv(variables)
     assert cli.render("shell", environment) == render_shell(variables)
+
+
+# --- the dotenv format read by Node: npm dotenv, util.parseEnv and --env-file ------------
+
+CONSUMERS = Path(__file__).resolve().parent / "consumers"
+# Every character that quoting, escaping or line handling could trip on, and some others.
+ALPHABET = "'\"\\\t\n\r $#=`{}ab é☕"
+
+
+def node_values(reader: str, path: Path, names: list[str]) -> dict[str, str]:
+    """The variables a Node reader takes from the dotenv file at `path` (tests/consumers)."""
+    if reader == "env-file":
+        command = ["node", f"--env-file={path}", CONSUMERS / "read.js", "env", *names]
+    else:
+        command = ["node", CONSUMERS / "read.js", reader, path]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr  # `make test` installs node and npm dotenv
+    return json.loads(result.stdout)
+
+
+def reader_rows(value: str) -> set[str]:
+    """The readers README "Dotenv readers" promises read `value` exactly, by its row."""
+    everyone = {"python-dotenv", "import_env", "dotenv", "parseEnv", "env-file"}
+    if dotenv_single_quotable(value):
+        return everyone
+    if not any(char in value for char in '"\\\t\r'):
+        return everyone  # double-quoted with `\n` escapes only, which Node also decodes
+    if not any(char in value for char in '"\\\t'):
+        return {"python-dotenv", "import_env", "dotenv"}  # npm dotenv decodes `\r` too
+    return {"python-dotenv", "import_env"}
+
+
+def test_each_dotenv_reader_reads_exactly_the_values_the_readme_promises(tmp_path):
+    rng = random.Random(15)
+    generated = {
+        f"V{index}": "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 12)))
+        for index in range(400)
+    }
+    variables = {**TRICKY, **generated, "PLAIN": "postgres://db:5432/app?x=1#y"}
+    path = tmp_path / "environment.env"
+    text = render_dotenv(variables)
+    path.write_bytes(text.encode())
+    read = {
+        "python-dotenv": dict(dotenv_values(stream=io.StringIO(text), interpolate=False)),
+        "import_env": {entry.name: entry.value for entry in import_env_parser.parse(text)},
+        "dotenv": node_values("dotenv", path, list(variables)),
+        "parseEnv": node_values("parseEnv", path, list(variables)),
+        "env-file": node_values("env-file", path, list(variables)),
+    }
+    rows = {name: reader_rows(value) for name, value in variables.items()}
+    # Every row of the table is exercised, the first one most.
+    assert sum(dotenv_single_quotable(value) for value in variables.values()) > 100
+    assert len({frozenset(row) for row in rows.values()}) == 3
+    for reader, values in read.items():
+        misread = [
+            (name, variables[name], values.get(name))
+            for name in variables
+            if reader in rows[name] and values.get(name) != variables[name]
+        ]
+        assert not misread, (reader, misread[:5])

@@ -30,7 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orgenv.audit.resolutions import Delivery, resolution_deliver, resolution_record
-from orgenv.selectors.layers import ProjectLayers, load_layers
+from orgenv.selectors.layers import ProjectLayers, cached_layers
 from orgenv.selectors.world import why_name
 
 from ..access import project_access
@@ -106,8 +106,9 @@ FORMAT_PARAMETER = OpenApiParameter(
     OpenApiTypes.STR,
     enum=list(FORMATS),
     default="json",
-    description='json (default); dotenv: NAME="value" lines, double-quoted with backslash '
-    "escapes; shell: export NAME='value' lines for POSIX sh.",
+    description="json (default); dotenv: NAME='value' lines (double-quoted with backslash "
+    "escapes when single quotes cannot hold the value); shell: export NAME='value' lines "
+    "for POSIX sh.",
 )
 # Errors are JSON whatever the format (OrgenvAPIView.finalize_response).
 ERRORS = {
@@ -158,7 +159,7 @@ class RunnerEnvironmentView(OrgenvAPIView):
         fmt = request.accepted_renderer.format
         actor = f"token:{token.prefix}"
         try:
-            layers = load_layers(project)
+            layers = cached_layers(project)
             etag = environment_etag(layers, fmt)
             if etag_matches(request, etag):
                 # Every fetch is traced, an unchanged one too; it costs no decryption.
@@ -217,7 +218,7 @@ class MemberEnvironmentView(OrgenvAPIView):
         project = found.project
         try:
             delivery = resolution_deliver(
-                layers=load_layers(project),
+                layers=cached_layers(project),
                 secrets=False,  # never in bulk through a session: see orgenv.api.reveal
                 actor=request.user.get_username(),
                 user=request.user,

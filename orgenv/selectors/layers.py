@@ -9,9 +9,12 @@ what it shows and nothing else.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from django.core.signals import setting_changed
 from django.db import connections
 from django.db.models import (
     BigIntegerField,
@@ -24,6 +27,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast
+from django.dispatch import receiver
 
 from orgenv import crypto
 from orgenv.crypto import Ciphertext
@@ -217,3 +221,64 @@ def reveal_for_display(item: Resolved | Definition) -> str:
 def plaintext(layers: ProjectLayers) -> dict[str, str]:
     """The plaintext of every winning value, by name: what a runner receives."""
     return {name: reveal(resolved) for name, resolved in layers.resolution.variables.items()}
+
+
+# --- layers kept by an app server ---------------------------------------------------------
+
+# How many resolved definitions a process keeps, across projects (a few MB): least recently
+# used projects go first.
+CACHE_DEFINITIONS = 20_000
+_cache: OrderedDict[tuple[int, int], ProjectLayers] = OrderedDict()
+_cache_size = 0
+_cache_lock = threading.Lock()
+# How often a request found its layers kept, or loaded them (orgenv.operations.metrics).
+cache_counts = {"hits": 0, "misses": 0}
+
+
+def cached_layers(project: Project) -> ProjectLayers:
+    """`load_layers(project)`, kept by this process under the organization's generation as
+    read with the project (with the token, in the same query): any write that could change
+    the result replaces the generation in its own transaction (database triggers, migration
+    0006, whatever wrote it), so the next request on any server misses and loads afresh.
+    What is kept is ciphertext, as loaded; plaintext stays in crypto's cache."""
+    key = (project.pk, project.organization.generation)
+    with _cache_lock:
+        layers = _cache.get(key)
+        if layers is not None:
+            _cache.move_to_end(key)
+        cache_counts["misses" if layers is None else "hits"] += 1
+    if layers is not None:
+        # The project as just read (slug, organization), with the layers it had then.
+        return replace(layers, project=project)
+    layers = load_layers(project)
+    _keep(key, layers)
+    return layers
+
+
+def _keep(key: tuple[int, int], layers: ProjectLayers) -> None:
+    global _cache_size
+    size = len(layers.resolution.variables) + 1
+    if size > CACHE_DEFINITIONS:
+        return
+    with _cache_lock:
+        if key in _cache:
+            return
+        _cache[key] = layers
+        _cache_size += size
+        while _cache_size > CACHE_DEFINITIONS:
+            _, dropped = _cache.popitem(last=False)
+            _cache_size -= len(dropped.resolution.variables) + 1
+
+
+def forget_cached_layers() -> None:
+    global _cache_size
+    with _cache_lock:
+        _cache.clear()
+        _cache_size = 0
+
+
+@receiver(setting_changed)
+def _forget_on_key_change(*, setting: str, **kwargs: object) -> None:
+    # Kept ciphertext may be under a key that is gone (tests change FERNET_KEYS in place).
+    if setting == "FERNET_KEYS":
+        forget_cached_layers()

@@ -276,10 +276,10 @@ def test_the_json_format_is_the_api_answer():
     assert "sécret" in render("json", env)  # readable, not \\u-escaped
 
 
-def test_the_dotenv_format_double_quotes_with_escapes():
+def test_the_dotenv_format_single_quotes_where_it_can_and_double_quotes_with_escapes_elsewhere():
     env = environment({"A": 'say "hi"\\n', "B": "two\nlines\tand\r", "C": "$HOME `x`"})
     assert render("dotenv", env) == (
-        'A="say \\"hi\\"\\\\n"\nB="two\\nlines\\tand\\r"\nC="$HOME `x`"\n'
+        "A='say \"hi\"\\n'\nB=\"two\\nlines\\tand\\r\"\nC='$HOME `x`'\n"
     )
 
 

@@ -199,7 +199,7 @@ def test_resolve_env_as_of_prints_the_past_and_explains_bad_input(world):
     call_command(
         "resolve_env", "acme/web", "--format", "dotenv", "--as-of", when.isoformat(), stdout=out
     )
-    assert out.getvalue() == 'KEY="old-key"\n'
+    assert out.getvalue() == "KEY='old-key'\n"
     with pytest.raises(CommandError, match="did not exist at 2000-01-01T00:00:00"):
         call_command("resolve_env", "acme/web", "--as-of", "2000-01-01", stdout=StringIO())
     with pytest.raises(CommandError, match="--as-of: 'soon' is not an ISO 8601"):

@@ -2,13 +2,25 @@
 
 import django.core.validators
 import django.db.models.deletion
+import importlib
+
 from django.db import migrations, models
+
+# SQLite adds a NOT NULL column by rebuilding the table, which drops its triggers: the
+# generation triggers of 0006 are made again after the new columns (drop, then create, which
+# is a no-op change on PostgreSQL).
+_generation = importlib.import_module("orgenv.migrations.0006_organization_generation")
+
+
+def remake_generation_triggers(apps, schema_editor):
+    _generation.drop_triggers(apps, schema_editor)
+    _generation.create_triggers(apps, schema_editor)
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgenv', '0005_app_server'),
+        ('orgenv', '0006_organization_generation'),
     ]
 
     operations = [
@@ -57,4 +69,5 @@ class Migration(migrations.Migration):
             name='manifest',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='orgenv.manifest'),
         ),
+        migrations.RunPython(remake_generation_triggers, migrations.RunPython.noop),
     ]
