@@ -79,6 +79,12 @@ def environment_payload(
     }
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection): a leading
+    =, +, -, @, tab or return gets a quote in front."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def render_json(payload: Mapping[str, Any]) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 

@@ -5,11 +5,12 @@ orgenv.access."""
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -220,6 +221,14 @@ class VariableGroup(models.Model):
         default=0, help_text="Higher priority wins when two groups define the same name."
     )
     access = models.CharField(max_length=16, choices=Access.choices, default=Access.SELECTED)
+    max_age_days = models.PositiveIntegerField(
+        "maximum age (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Optional: a secret of this group unchanged for longer is flagged overdue "
+        "(hygiene page, the workspace, the hygiene command).",
+    )
     projects = models.ManyToManyField(Project, blank=True, related_name="granted_groups")
     teams = models.ManyToManyField(Team, blank=True, related_name="granted_groups")
     updated_at = models.DateTimeField(auto_now=True)
@@ -255,6 +264,12 @@ class _Definition(DecryptsLoudly, models.Model):
     )
     is_secret = models.BooleanField(
         "secret", default=False, help_text="Secret values are never shown after they are saved."
+    )
+    not_a_secret = models.BooleanField(
+        "not a secret",
+        default=False,
+        help_text="This public value looks like a credential but is meant to be public: "
+        "silence the warning. A new value needs acknowledging again.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -315,8 +330,9 @@ class ProjectVariable(_Definition):
 class ProjectTokenQuerySet(models.QuerySet):
     """The token status rule in SQL; ProjectToken.status is the same rule for one row."""
 
-    def active(self) -> ProjectTokenQuerySet:
-        now = timezone.now()
+    def active(self, *, now: datetime | None = None) -> ProjectTokenQuerySet:
+        """Tokens that authenticate at `now` (default: the clock's now)."""
+        now = now or timezone.now()
         return self.filter(revoked_at__isnull=True).filter(
             models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
         )
@@ -377,6 +393,23 @@ class ProjectToken(models.Model):
         if self.expires_at is not None and self.expires_at <= timezone.now():
             return self.Status.EXPIRED
         return self.Status.ACTIVE
+
+
+class Manifest(models.Model):
+    """What resolutions delivered, never a value: each variable's name, source, row and
+    version (the id of its history row), in delivery order, and the conflicts. Stored once
+    per distinct content and referenced by every access event that delivered exactly that,
+    so an unchanged project's event stays a small row (README "Forensics and hygiene")."""
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    # [[name, source, row id, history id, is_secret 0/1], …]; a project's row ids belong to
+    # its project variables (source "project"), the others to group variables.
+    variables = models.JSONField(default=list)
+    conflicts = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"manifest {self.digest[:12]} ({len(self.variables)} variables)"
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -459,7 +492,11 @@ class AuditEvent(models.Model):
     token_name = models.CharField(max_length=100, blank=True)
     address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
+    # Older resolutions kept their name → source map here; new ones reference a manifest.
     variables = models.JSONField(default=dict, blank=True, help_text="name → source; never a value")
+    manifest = models.ForeignKey(
+        Manifest, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     detail = models.JSONField(default=dict, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
@@ -481,6 +518,13 @@ class AuditEvent(models.Model):
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValidationError("Audit events are append-only: prune_audit removes old ones.")
 
+    @property
+    def sources(self) -> dict[str, str]:
+        """Name → source of what a resolution delivered, from its manifest (or, for events
+        written before manifests, from `variables`)."""
+        if self.manifest_id is None:
+            return dict(self.variables)
+        return {item[0]: item[1] for item in self.manifest.variables}
 
 class AppServer(models.Model):
     """An app server process that answered recently, and which keys its key ring holds (as

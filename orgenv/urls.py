@@ -3,6 +3,7 @@ from django.urls import path
 from orgenv.audit.urls import urlpatterns as audit_urlpatterns
 
 from . import views
+from .hygiene import views as hygiene_views
 from .people import views as people_views
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
         views.environment,
         name="environment",
     ),
+    path("orgs/<slug:org>/hygiene/", hygiene_views.hygiene, name="hygiene"),
     path(
         "invitations/<int:pk>/accept/",
         people_views.accept_invitation,

@@ -188,6 +188,8 @@ TABLE: dict[str, str] = {
     "orgs/<slug:org>/audit/": ACME_ADMIN_PAGE,
     "orgs/<slug:org>/audit.csv": ACME_ADMIN_PAGE,
     "orgs/<slug:org>/grants/": ACME_ADMIN_PAGE,
+    "orgs/<slug:org>/audit/exposure/": ACME_ADMIN_PAGE,
+    "orgs/<slug:org>/hygiene/": ACME_ADMIN_PAGE,
     # Probes for load balancers: no token, no session needed, nothing about values.
     "healthz": PUBLIC,
     "readyz": PUBLIC,

@@ -110,6 +110,13 @@ class DefinitionForm(OrgScopedForm):
                 "Type a value for this secret (it is never shown after saving, so the box "
                 "is empty again when the form has errors).",
             )
+        if (
+            "not_a_secret" in self.fields
+            and "value" in self.changed_data
+            and "not_a_secret" not in self.changed_data
+        ):
+            # The acknowledgement was for the old value; a new one is judged again.
+            cleaned["not_a_secret"] = False
         if self.stored_secret and cleaned.get("value", "") == "":
             if cleaned.get("is_secret"):
                 cleaned["value"] = self.instance.value  # blank keeps the stored secret

@@ -13,14 +13,17 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 
 from orgenv.audit import timeline
+from orgenv.hygiene.report import overdue_secrets
 from orgenv.models import Project, Team, Variable, VariableGroup
 
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
 from .forms import DefinitionForm, GroupForm
 from .panels import group_panels
 from .pasting import paste_view
+from .scanning import WarnsAboutPublicValues
 from .widgets import GuardedPicker, Picker
 
 HISTORY_ENTRIES = 100  # the newest changes of a group and its variables; the audit has all
@@ -29,20 +32,39 @@ HISTORY_ENTRIES = 100  # the newest changes of a group and its variables; the au
 class VariableInline(OrgScopedInline):
     model = Variable
     form = DefinitionForm
-    fields = ("name", "value", "is_secret")
+    fields = ("name", "value", "is_secret", "not_a_secret")
     template = "admin/orgenv/variables_inline.html"
 
 
 @admin.register(VariableGroup)
-class VariableGroupAdmin(OrgScopedAdmin):
+class VariableGroupAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     form = GroupForm
     workspace_tab = "variables"
-    list_display = ("name", "organization", "environment", "priority", "access", "updated_at")
+    list_display = (
+        "name",
+        "organization",
+        "environment",
+        "priority",
+        "access",
+        "overdue_secrets",
+        "updated_at",
+    )
     list_filter = (OrganizationFilter, "access", "environment")
     list_select_related = ("organization",)
     search_fields = ("name", "description")
     fieldsets = (
-        (None, {"fields": ("organization", "name", "description", ("environment", "priority"))}),
+        (
+            None,
+            {
+                "fields": (
+                    "organization",
+                    "name",
+                    "description",
+                    ("environment", "priority"),
+                    "max_age_days",
+                )
+            },
+        ),
         (
             "Access",
             {
@@ -57,6 +79,14 @@ class VariableGroupAdmin(OrgScopedAdmin):
     inlines = [VariableInline]
     change_form_template = "admin/orgenv/variablegroup/change_form.html"
     object_history_list_template = "admin/orgenv/variablegroup/history_list.html"
+
+    @admin.display(description="overdue secrets")
+    def overdue_secrets(self, group: VariableGroup) -> str:
+        # One query per group that sets a maximum age; the others need none.
+        if group.max_age_days is None:
+            return "—"
+        count = len(overdue_secrets(group, now=timezone.now()))
+        return f"⚠ {count} overdue" if count else "0"
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "projects":
@@ -144,7 +174,7 @@ def _team_label(team: Team) -> str:
 
 
 @admin.register(Variable)
-class VariableAdmin(OrgScopedAdmin):
+class VariableAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     """Every variable of every group, for finding a name; values stay on the change page."""
 
     form = DefinitionForm
@@ -153,4 +183,4 @@ class VariableAdmin(OrgScopedAdmin):
     list_filter = (OrganizationFilter, "is_secret")
     list_select_related = ("group",)
     search_fields = ("name", "group__name")
-    fields = ("group", "name", "value", "is_secret")
+    fields = ("group", "name", "value", "is_secret", "not_a_secret")

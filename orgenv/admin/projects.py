@@ -19,19 +19,20 @@ from orgenv.models import Project, ProjectVariable, Team, VariableGroup
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
 from .forms import DefinitionForm, ProjectForm
 from .panels import effective_environment
+from .scanning import WarnsAboutPublicValues
 from .widgets import Picker
 
 
 class ProjectVariableInline(OrgScopedInline):
     model = ProjectVariable
     form = DefinitionForm
-    fields = ("name", "value", "is_secret")
+    fields = ("name", "value", "is_secret", "not_a_secret")
     template = "admin/orgenv/variables_inline.html"
     verbose_name_plural = "its own variables (they override any group's)"
 
 
 @admin.register(Project)
-class ProjectAdmin(OrgScopedAdmin):
+class ProjectAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     form = ProjectForm
     workspace_tab = "projects"
     list_display = ("slug", "name", "organization", "environment")
@@ -108,7 +109,7 @@ class ProjectAdmin(OrgScopedAdmin):
 
 
 @admin.register(ProjectVariable)
-class ProjectVariableAdmin(OrgScopedAdmin):
+class ProjectVariableAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
     """Every project variable, for finding a name; values stay on the change page."""
 
     form = DefinitionForm
@@ -117,7 +118,7 @@ class ProjectVariableAdmin(OrgScopedAdmin):
     list_filter = (OrganizationFilter, "is_secret")
     list_select_related = ("project__organization",)
     search_fields = ("name", "project__slug")
-    fields = ("project", "name", "value", "is_secret")
+    fields = ("project", "name", "value", "is_secret", "not_a_secret")
 
 
 @admin.register(Team)

@@ -48,10 +48,12 @@ def record(
     token: ProjectToken | None = None,
     token_prefix: str = "",
     variables: dict[str, str] | None = None,
+    manifest_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Write one audit event. There is no parameter a value could travel in: `variables`
-    maps names to sources, `detail` holds counts, reasons and formats.
+    maps names to sources, a manifest (orgenv.forensics.manifests) names, sources and
+    versions, `detail` holds counts, reasons and formats.
 
     What is not given is filled from what is: the actor from orgenv.actors (or the signed-in
     user of the current request); the token's prefix and name and its project; the project's
@@ -97,5 +99,6 @@ def record(
         address=address,
         user_agent=agent,
         variables=variables or {},
+        manifest_id=manifest_id,
         detail=detail or {},
     )

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 from orgenv.audit import events
+from orgenv.forensics.manifests import manifest_id
 from orgenv.formats import environment_payload
 from orgenv.models import AuditEvent, Project, ProjectToken
 from orgenv.selectors.layers import ProjectLayers, reveal
@@ -36,7 +37,8 @@ def resolution_record(
     token: ProjectToken | None = None,
     request: HttpRequest | Request | None = None,
 ) -> AuditEvent:
-    """The access event of one resolution (names and sources, never a value), committed or
+    """The access event of one resolution (its manifest: names, sources and versions, never
+    a value; orgenv.forensics.manifests), committed or
     rolled back alone before any answer. Alone, it records a fetch that delivers nothing
     (a 304, an --explain)."""
     project: Project | None = layers.project
@@ -52,7 +54,7 @@ def resolution_record(
             project=project,
             project_slug=layers.project.slug,
             organization=organization,
-            variables=layers.resolution.sources,
+            manifest_id=manifest_id(layers),
             request=request,
             detail=detail,
         )
@@ -75,6 +77,9 @@ def resolution_deliver(
         name: reveal(resolved, cache=current) if secrets or not resolved.is_secret else None
         for name, resolved in layers.resolution.variables.items()
     }
+    if not secrets:
+        # Exposure and replay read this: such a read did not deliver any secret value.
+        detail = {**detail, "secrets_withheld": True}
     event = resolution_record(
         layers=layers, detail=detail, actor=actor, user=user, token=token, request=request
     )

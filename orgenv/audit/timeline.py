@@ -299,7 +299,7 @@ def events(org: Organization, f: Filters) -> QuerySet[AuditEvent] | None:
         qs = qs.filter(at__gte=f.since)
     if f.until:
         qs = qs.filter(at__lte=f.until)
-    return qs.order_by("-at", "-id")
+    return qs.select_related("manifest").order_by("-at", "-id")
 
 
 def event_entry(event: AuditEvent) -> Entry:
@@ -308,8 +308,8 @@ def event_entry(event: AuditEvent) -> Entry:
     if event.token_prefix:
         what = f"token {event.token_name} ({event.token_prefix}…)"
     changes = []
-    if event.variables:
-        changes.append("variables: " + ", ".join(sorted(event.variables)))
+    if event.sources:
+        changes.append("variables: " + ", ".join(sorted(event.sources)))
     if event.detail:
         # `detail` never holds a value (orgenv.audit.events refuses them): show it as it is.
         changes += [f"{key}: {_flat(val)}" for key, val in sorted(event.detail.items())]

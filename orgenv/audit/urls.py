@@ -8,4 +8,5 @@ urlpatterns = [
     path("orgs/<slug:org>/audit/", audit_views.audit_log, name="audit"),
     path("orgs/<slug:org>/audit.csv", audit_views.audit_csv, name="audit-csv"),
     path("orgs/<slug:org>/grants/", audit_views.grants, name="grants"),
+    path("orgs/<slug:org>/audit/exposure/", audit_views.exposure_view, name="exposure"),
 ]

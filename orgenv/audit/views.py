@@ -18,6 +18,8 @@ from django.views.decorators.cache import never_cache
 
 from orgenv import access
 from orgenv.audit import timeline
+from orgenv.forensics.exposure import Exposure, exposure, find_target
+from orgenv.formats import spreadsheet_safe
 from orgenv.models import Organization
 from orgenv.selectors.as_of import AsOfError, parse_when
 from orgenv.selectors.reach import grant_matrix
@@ -26,7 +28,7 @@ PAGE_SIZE = 50
 CSV_COLUMNS = ("at", "kind", "actor", "what", "changes", "project", "group", "address")
 
 
-def _organization(request: HttpRequest, slug: str) -> Organization:
+def organization_for_admin(request: HttpRequest, slug: str) -> Organization:
     org = Organization.objects.filter(slug=slug).first()
     if org is None or not access.is_org_admin(request.user, org):
         raise Http404("No such organization.")
@@ -120,7 +122,7 @@ def timeline_context(request: HttpRequest, organization: Organization) -> tuple[
 @never_cache
 @login_required
 def audit_log(request: HttpRequest, org: str) -> HttpResponse:
-    organization = _organization(request, org)
+    organization = organization_for_admin(request, org)
     if request.GET.get("format") == "csv":
         form = AuditFilterForm(request.GET)
         if form.is_valid():
@@ -132,7 +134,7 @@ def audit_log(request: HttpRequest, org: str) -> HttpResponse:
 @never_cache
 @login_required
 def audit_csv(request: HttpRequest, org: str) -> HttpResponse:
-    organization = _organization(request, org)
+    organization = organization_for_admin(request, org)
     form = AuditFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
         errors = " ".join(e for errs in form.errors.values() for e in errs)
@@ -145,11 +147,6 @@ class _Echo:
         return value
 
 
-def _cell(text: str) -> str:
-    # Spreadsheets run a cell that starts with these as a formula (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _rows(organization: Organization, filters: timeline.Filters) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
@@ -157,12 +154,12 @@ def _rows(organization: Organization, filters: timeline.Filters) -> Iterator[str
         yield writer.writerow(
             [
                 e.at.isoformat(),
-                _cell(e.kind),
-                _cell(e.actor),
-                _cell(e.what),
-                _cell("; ".join(e.changes)),
-                _cell(e.project),
-                _cell(e.group),
+                spreadsheet_safe(e.kind),
+                spreadsheet_safe(e.actor),
+                spreadsheet_safe(e.what),
+                spreadsheet_safe("; ".join(e.changes)),
+                spreadsheet_safe(e.project),
+                spreadsheet_safe(e.group),
                 e.address,
             ]
         )
@@ -179,10 +176,61 @@ def _csv(organization: Organization, filters: timeline.Filters) -> StreamingHttp
     return response
 
 
+class ExposureForm(forms.Form):
+    """Who received NAME: from a project (whatever the source) or from a group."""
+
+    target = forms.ChoiceField(label="Project or group")
+    name = forms.CharField(label="Variable", max_length=255)
+    since = forms.CharField(required=False, label="From", help_text="ISO 8601 date or time, UTC")
+
+    def __init__(self, organization: Organization, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        projects = organization.projects.order_by("slug").values_list("slug", flat=True)
+        groups = organization.groups.order_by("name").values_list("name", flat=True)
+        self.fields["target"].choices = [
+            ("Projects", [(f"project:{slug}", slug) for slug in projects]),
+            ("Groups", [(f"group:{name}", name) for name in groups]),
+        ]
+
+    def clean_since(self) -> object:
+        text = self.cleaned_data.get("since", "").strip()
+        if not text:
+            return None
+        try:
+            return parse_when(text)
+        except AsOfError:
+            raise forms.ValidationError(
+                f"From: {text!r} is not an ISO 8601 date or time (for example 2026-01-31)."
+            ) from None
+
+    def exposure(self) -> Exposure:
+        project, group = find_target(self.organization, self.cleaned_data["target"])
+        return exposure(
+            self.organization,
+            self.cleaned_data["name"].strip(),
+            project=project,
+            group=group,
+            since=self.cleaned_data["since"],
+        )
+
+
+@never_cache
+@login_required
+def exposure_view(request: HttpRequest, org: str) -> HttpResponse:
+    """ "Who received this": every resolution that delivered a variable, and a summary."""
+    organization = organization_for_admin(request, org)
+    form = ExposureForm(organization, request.GET or None)
+    result = form.exposure() if form.is_bound and form.is_valid() else None
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    context = {"organization": organization, "form": form, "result": result}
+    return render(request, "audit/exposure.html", context, status=status)
+
+
 @never_cache
 @login_required
 def grants(request: HttpRequest, org: str) -> HttpResponse:
-    organization = _organization(request, org)
+    organization = organization_for_admin(request, org)
     return render(
         request,
         "audit/grants.html",

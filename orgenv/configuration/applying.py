@@ -22,6 +22,7 @@ from orgenv.resolution.impact import Impact, difference, resolve_world
 from orgenv.selectors.world import load_world
 
 from .. import services
+from ..hygiene.public_values import findings_of
 from ..models import AuditEvent, Organization, Project, Team
 from .validation import Config, OrganizationSpec, VariableSpec
 
@@ -32,6 +33,8 @@ class Summary:
 
     counts: dict[str, Counter] = field(default_factory=dict)
     plan: dict[str, Impact] = field(default_factory=dict)  # org slug → what projects get
+    # `FILE:LINE: NAME is public but looks like a credential (rule)`: never the value.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -104,7 +107,7 @@ def apply(config: Config, *, prune: bool = False) -> Summary:
         counts = summary.counts.setdefault(spec.slug, Counter())
         existing = Organization.objects.filter(slug=spec.slug).first()
         before = resolve_world(load_world(existing)) if existing else {}
-        organization = _Applier(spec, counts, prune).apply()
+        organization = _Applier(spec, counts, prune, summary.warnings, config.filename).apply()
         summary.plan[spec.slug] = difference(before, resolve_world(load_world(organization)))
         detail = summary.as_detail(spec.slug)
         if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
@@ -125,8 +128,16 @@ class _Applier:
     grants go first (a project relabelled next never meets a grant about to go), then
     projects, teams and groups (grants need both ends), then variables."""
 
-    def __init__(self, spec: OrganizationSpec, counts: Counter, prune: bool) -> None:
+    def __init__(
+        self,
+        spec: OrganizationSpec,
+        counts: Counter,
+        prune: bool,
+        warnings: list[str],
+        filename: str,
+    ) -> None:
         self.spec, self.counts, self.prune = spec, counts, prune
+        self.warnings, self.filename = warnings, filename
         self.users = _users(spec)
 
     def apply(self) -> Organization:
@@ -231,8 +242,13 @@ class _Applier:
             # An absent `secret:` keeps an existing variable's flag: a file never silently
             # turns a secret public.
             secret = var.secret if var.secret is not None else flags.get(var.name, False)
-            _, outcome = setter(name=var.name, value=var.value, is_secret=secret)
+            definition, outcome = setter(name=var.name, value=var.value, is_secret=secret)
             self.counts[thing, outcome] += 1
+            for finding in findings_of([definition]):
+                self.warnings.append(
+                    f"{self.filename}:{var.line}: {var.name} is public but looks like a "
+                    f"credential ({finding.rules}); mark it secret: true."
+                )
         if self.prune:
             self.counts[thing, "deleted"] += services.definitions_prune(
                 queryset=existing, keep=[v.name for v in specs]

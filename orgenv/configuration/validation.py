@@ -44,6 +44,7 @@ class VariableSpec:
     name: str
     value: str | None  # None (KEEP): keep the current value
     secret: bool | None  # None: keep an existing variable's flag (new ones are public)
+    line: int = 0  # where the value is written, for warnings about it
 
 
 @dataclass
@@ -113,6 +114,7 @@ GROUP_KEYS = (
     "environment",
     "priority",
     "access",
+    "max_age_days",
     "projects",
     "teams",
     "variables",
@@ -265,7 +267,8 @@ class _Validator:
                     )
                     secret = None
             if name is not None and (value is not KEEP or not _has_value_key(item)):
-                result.append((VariableSpec(name, value, secret), line))
+                value_line = item.key_lines.get("value", item.key_lines.get("value_from_env", line))
+                result.append((VariableSpec(name, value, secret, value_line), line))
         return result
 
     def variable_value(self, item: Mapping, path: str, name: str | None) -> str | None:
@@ -616,6 +619,22 @@ class _OrganizationReader:
                     v.error(entry.key_lines["priority"], f"{path}.priority", "out of range.")
                 else:
                     group.fields["priority"] = priority
+            if "max_age_days" in entry:
+                days = entry["max_age_days"]
+                if days is not None and (isinstance(days, bool) or not isinstance(days, int)):
+                    v.error(
+                        entry.key_lines["max_age_days"],
+                        f"{path}.max_age_days",
+                        f"expected a whole number of days, found {_kind(days)}.",
+                    )
+                elif days is not None and not 1 <= days < 2**31:
+                    v.error(
+                        entry.key_lines["max_age_days"],
+                        f"{path}.max_age_days",
+                        "at least 1 day (leave it out, or null, for no maximum).",
+                    )
+                else:
+                    group.fields["max_age_days"] = days
             access = v.text(entry, "access", path)
             if access is not None and access not in VariableGroup.Access.values:
                 v.error(

@@ -23,8 +23,10 @@ from django.db.models import (
     F,
     OuterRef,
     QuerySet,
+    TextField,
     Value,
 )
+from django.db.models.functions import Cast
 from django.dispatch import receiver
 
 from orgenv import crypto
@@ -67,7 +69,8 @@ class ProjectLayers:
 
 
 def _definition_rows(queryset: QuerySet, group: Expression) -> QuerySet:
-    """(group id, row id, name, is_secret, stored token) of variables or project variables.
+    """(group id, row id, name, is_secret, stored token, last change) of variables or project
+    variables.
     All columns are annotations so that their SQL order is this order on both sides of the
     UNION (Django puts plain fields before annotations)."""
     return (
@@ -78,8 +81,12 @@ def _definition_rows(queryset: QuerySet, group: Expression) -> QuerySet:
             d_name=F("name"),
             d_secret=F("is_secret"),
             d_token=crypto.stored_token("value"),
+            # As text: a datetime column would be parsed row by row by the driver (SQLite's
+            # converters), which costs more than everything else per row; the stamp needs
+            # only its text.
+            d_updated=Cast("updated_at", TextField()),
         )
-        .values_list("d_group", "d_id", "d_name", "d_secret", "d_token")
+        .values_list("d_group", "d_id", "d_name", "d_secret", "d_token", "d_updated")
     )
 
 
@@ -163,20 +170,22 @@ def _load_layers(project: Project) -> ProjectLayers:
     project_defs = []
     sources = {gid: group_source(group.name) for gid, group in by_id.items()}
     parts = []
-    for gid, did, name, is_secret, token in rows:
+    # A row's last change is in the stamp too: a restore writes back the very ciphertext of
+    # an older version but is a new version (a new history row), which manifests record.
+    for gid, did, name, is_secret, token, updated in rows:
         sealed = Ciphertext(token)
         if gid is None:
             project_defs.append(
                 Definition(name, sealed, bool(is_secret), "project", ref=("p", did))
             )
-            parts.append(f"|p{did}:{name}:{is_secret:d}:{token}")
+            parts.append(f"|p{did}:{name}:{is_secret:d}:{token}:{updated}")
         else:
             definitions[gid].append(
                 Definition(
                     name, sealed, bool(is_secret), sources[gid], by_id[gid].priority, ("v", did)
                 )
             )
-            parts.append(f"|v{did}:{name}:{is_secret:d}:{token}")
+            parts.append(f"|v{did}:{name}:{is_secret:d}:{token}:{updated}")
     stamp.update("".join(parts).encode())
 
     resolution = resolve(

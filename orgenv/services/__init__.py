@@ -52,6 +52,9 @@ def _upsert(
         return instance, UNCHANGED
     for name in changed:
         setattr(instance, name, fields[name])
+    if "value" in changed and "not_a_secret" not in fields and hasattr(instance, "not_a_secret"):
+        # "Not a secret" acknowledged one value; a new value has to be judged again.
+        instance.not_a_secret = False
     instance.full_clean()
     instance.save()
     return instance, UPDATED

@@ -19,7 +19,7 @@ def layers(world):
 
 
 def test_a_delivery_withholds_secrets_unless_asked_and_records_names_only(layers):
-    withheld = resolution_deliver(layers=layers, secrets=False, detail={"secrets_shown": False})
+    withheld = resolution_deliver(layers=layers, secrets=False, detail={})
     shown = resolution_deliver(layers=layers, secrets=True, actor="ops", detail={"format": "json"})
     assert withheld.payload["variables"] == {"MODE": "live", "PW": None}
     assert shown.payload["variables"] == {"MODE": "live", "PW": "pw-1"}
@@ -27,7 +27,9 @@ def test_a_delivery_withholds_secrets_unless_asked_and_records_names_only(layers
     events = AuditEvent.objects.order_by("pk")
     assert [e.pk for e in events] == [withheld.event.pk, shown.event.pk]
     assert {e.kind for e in events} == {AuditEvent.Kind.RESOLUTION}
-    assert shown.event.variables == {"MODE": "group:g", "PW": "group:g"}
+    assert shown.event.sources == {"MODE": "group:g", "PW": "group:g"}
+    assert withheld.event.detail == {"secrets_withheld": True}
+    assert shown.event.detail == {"format": "json"}
     assert (shown.event.actor, shown.event.project_slug, shown.event.organization_slug) == (
         "ops",
         "web",

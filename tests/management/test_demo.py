@@ -48,6 +48,11 @@ GROUPS = {
         {
             "WANDB_API_KEY": ("wandb-demo-key", S),
             "MLFLOW_TRACKING_URI": ("https://mlflow.acme.example.com", False),
+            # Beyond the SPEC table, deliberately: the public value scan_values warns about.
+            "DATASETS_MIRROR_URL": (
+                "https://reader:public-reader@datasets.acme.example.com/mirror",
+                False,
+            ),
         },
     ),
     "production-db": (

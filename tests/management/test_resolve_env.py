@@ -116,7 +116,7 @@ def test_each_run_is_recorded_as_a_resolution_without_values(seeded):
         seeded.web,
         {"format": "shell"},
     )
-    assert event.variables["TOKEN"] == "project"
+    assert event.sources["TOKEN"] == "project"
     assert "proj-tok" not in str(AuditEvent.objects.values().get())
 
 

@@ -74,6 +74,8 @@ class Command(OrgenvCommand):
         self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")
         for line in summary.plan_lines():
             self.stdout.write(f"  {line}")
+        for warning in summary.warnings:
+            self.stderr.write(f"warning: {warning}")
 
 
 def _reason(exc: Exception) -> str:

@@ -60,4 +60,6 @@ class Command(OrgenvCommand):
         summary = configuration.apply(config)
         for line in summary.lines():
             self.stdout.write(line)
+        for warning in summary.warnings:  # the demo keeps one on purpose: see it in scan_values
+            self.stdout.write(f"warning: {warning}")
         self.stdout.write("Demo ready: sign in as admin/admin or alice/alice.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError, CommandParser
 
 from orgenv.configuration import dotenv, importing
+from orgenv.hygiene.public_values import findings_of
 
 from ... import services
 from ...models import VariableGroup
@@ -64,6 +65,13 @@ class Command(OrgenvCommand):
             for o in (services.CREATED, services.UPDATED, services.UNCHANGED)
         )
         self.stdout.write(f"Imported {len(entries)} variable(s) into {target}: {counts}.")
+        # Public values that look like credentials (detect-secrets): file:line and the rule.
+        lines = {entry.name: entry.line for entry in entries}
+        for finding in findings_of(group.variables.filter(name__in=list(lines))):
+            self.stderr.write(
+                f"warning: {file}:{lines[finding.name]}: {finding.name} is public but looks "
+                f"like a credential ({finding.rules}); import it with --secret {finding.name}."
+            )
         if not all_secret:
             # The admin's Paste .env proposes these as secret; here they are only named.
             for entry in entries:

@@ -1,21 +1,25 @@
 """resolve_env ORG/PROJECT [--format json|dotenv|shell] [--explain] [--show-secrets]
                         [--as-of ISO8601] [--why NAME]
+resolve_env --resolution ID [--format json|dotenv|shell]
 
 Prints a project's effective environment. json, dotenv and shell print every value, secrets
 included: they are what an execution would receive, for an operator who already holds the
 database and the keys. --explain is for reading on a screen and in tickets, so it masks
-secret values unless --show-secrets is given.
+secret values unless --show-secrets is given. --resolution replays one past resolution
+(an `ORGENV_RESOLUTION_ID`): the very bytes its runner received, in the format asked for.
 """
 
 from __future__ import annotations
 
 from django.core.management.base import CommandError, CommandParser
 
+from orgenv.audit import events
 from orgenv.audit.censor import MASK
 from orgenv.audit.resolutions import resolution_deliver, resolution_record
+from orgenv.forensics.replay import ReplayError, render_replay, replay_payload
 from orgenv.formats import FORMATS, render
 from orgenv.management.base import OrgenvCommand, parse_label, project_from_label
-from orgenv.models import Project
+from orgenv.models import AuditEvent, Project
 from orgenv.resolution import Definition, Resolved
 from orgenv.selectors.as_of import AsOfError, find_project, layers_as_of, parse_when
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
@@ -27,7 +31,14 @@ class Command(OrgenvCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("project", metavar="ORG/PROJECT")
+        parser.add_argument("project", metavar="ORG/PROJECT", nargs="?")
+        parser.add_argument(
+            "--resolution",
+            metavar="ID",
+            type=int,
+            help="print exactly what this past resolution delivered (its ORGENV_RESOLUTION_ID "
+            "or X-Orgenv-Resolution), as the runner received it",
+        )
         parser.add_argument("--format", choices=FORMATS, default="json")
         parser.add_argument(
             "--explain",
@@ -66,6 +77,18 @@ class Command(OrgenvCommand):
             raise CommandError(str(error)) from None
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["resolution"] is not None:
+            if options["project"] or options["explain"] or options["as_of"] or options["why"]:
+                raise CommandError(
+                    "--resolution replays one resolution: give it without ORG/PROJECT, "
+                    "--explain, --as-of or --why."
+                )
+            self.replay(options["resolution"], options["format"])
+            return
+        if not options["project"]:
+            raise CommandError(
+                "Give ORG/PROJECT (for example acme/production_db), or --resolution ID."
+            )
         if options.get("why"):
             if options.get("as_of"):
                 raise CommandError("--why explains the environment as it is now: drop --as-of.")
@@ -80,11 +103,35 @@ class Command(OrgenvCommand):
             **({"as_of": options["as_of"]} if options.get("as_of") else {}),
         }
         if options["explain"]:
+            if not options["show_secrets"]:
+                detail["secrets_withheld"] = True  # masked: no secret value was delivered
             resolution_record(layers=layers, detail=detail)
             self.stdout.write(explain(layers, show_secrets=options["show_secrets"]), ending="")
             return
         delivery = resolution_deliver(layers=layers, secrets=True, detail=detail)
         self.stdout.write(render(options["format"], delivery.payload), ending="")
+
+    def replay(self, resolution: int, fmt: str) -> None:
+        event = (
+            AuditEvent.objects.select_related("manifest", "project__organization", "organization")
+            .filter(pk=resolution)
+            .first()
+        )
+        if event is None:
+            raise CommandError(f"There is no audit event {resolution}.")
+        try:
+            body = render_replay(replay_payload(event), fmt)
+        except ReplayError as error:
+            raise CommandError(str(error)) from None
+        # Reading it again is a read like any other: audited, with what it delivered.
+        events.record(
+            AuditEvent.Kind.RESOLUTION,
+            project=event.project,
+            organization=event.organization,
+            manifest_id=event.manifest_id,
+            detail={"format": fmt, "replay_of": event.pk},
+        )
+        self.stdout.write(body.decode("utf-8"), ending="")
 
 
 def _shown(item: Resolved | Definition, show_secrets: bool, *, past: bool) -> str:
