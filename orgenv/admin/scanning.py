@@ -30,5 +30,5 @@ class WarnsAboutPublicValues:
         return [obj]
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)  # type: ignore[misc]
+        super().save_related(request, form, formsets, change)
         warn_about_public_values(request, self.definitions_to_scan(form.instance))

@@ -161,7 +161,7 @@ def test_resolve_env_as_of_resolves_a_project_deleted_since(world):
     assert out.getvalue() == "KEY='kept-key'\n"
     event = AuditEvent.objects.get(kind=AuditEvent.Kind.RESOLUTION)
     assert (event.project, event.project_slug, event.organization_slug) == (None, "web", "acme")
-    assert event.variables == {"KEY": "group:g"}
+    assert event.sources == {"KEY": "group:g"}
     assert event.detail == {"format": "dotenv", "as_of": when.isoformat()}
     with pytest.raises(CommandError, match="There was no project acme/web at "):
         call_command("resolve_env", "acme/web", "--as-of", timezone.now().isoformat())
