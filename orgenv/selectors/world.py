@@ -3,12 +3,15 @@
 Eight queries whatever the size of the organization: teams, projects, their team links,
 groups, their project and team grants, group variables, project variables. Values are decrypted for
 comparison only (the preview never prints a secret); `decrypt=False` keeps the stored tokens,
-for callers that need names, flags and reach but no value (the "why" answer).
+for callers that need names, flags and reach but no value (the "why" answer). `plaintexts`
+(token → plaintext) remembers what was decrypted: `apply_config` loads the organization
+before its transaction and again inside it, where only tokens written since are decrypted.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from orgenv import crypto
 from orgenv.models import Organization, Project, ProjectVariable, Team, Variable, VariableGroup
@@ -16,17 +19,28 @@ from orgenv.resolution.impact import Entry, GroupState, ProjectState, World
 from orgenv.resolution.why import Why, explain_name
 
 
-def _value(token: str, table: str, row: int, decrypt: bool) -> str:
+def _value(
+    token: str, table: str, row: int, decrypt: bool, plaintexts: dict[str, Any] | None
+) -> str:
     if not decrypt:
         return token
-    try:
-        return crypto.decrypt(token, table=table, row=row)
-    except crypto.DecryptionError:
+    plaintext = None if plaintexts is None else plaintexts.get(token)
+    if plaintext is None:
+        try:
+            plaintext = crypto.decrypt(token, table=table, row=row)
+        except crypto.DecryptionError:
+            plaintext = crypto.Undecryptable(table, "value", token, row)
+        if plaintexts is not None:
+            plaintexts[token] = plaintext
+    if isinstance(plaintext, crypto.Undecryptable):
         # Compared and shown as what it is, so that the apply that repairs it can run.
         return crypto.Undecryptable(table, "value", row=row).describe()
+    return plaintext
 
 
-def load_world(organization: Organization, *, decrypt: bool = True) -> World:
+def load_world(
+    organization: Organization, *, decrypt: bool = True, plaintexts: dict[str, Any] | None = None
+) -> World:
     org = organization.pk
     team_slugs = dict(Team.objects.filter(organization_id=org).values_list("id", "slug"))
     project_rows = list(
@@ -43,7 +57,9 @@ def load_world(organization: Organization, *, decrypt: bool = True) -> World:
     for row, pid, name, is_secret, token in ProjectVariable.objects.filter(
         project__organization_id=org
     ).values_list("id", "project_id", "name", "is_secret", crypto.stored_token("value")):
-        project_variables[pid][name] = Entry(_value(token, table, row, decrypt), bool(is_secret))
+        project_variables[pid][name] = Entry(
+            _value(token, table, row, decrypt, plaintexts), bool(is_secret)
+        )
 
     group_rows = list(
         VariableGroup.objects.filter(organization_id=org).values_list(
@@ -65,7 +81,9 @@ def load_world(organization: Organization, *, decrypt: bool = True) -> World:
     for row, gid, name, is_secret, token in Variable.objects.filter(
         group__organization_id=org
     ).values_list("id", "group_id", "name", "is_secret", crypto.stored_token("value")):
-        variables[gid][name] = Entry(_value(token, table, row, decrypt), bool(is_secret))
+        variables[gid][name] = Entry(
+            _value(token, table, row, decrypt, plaintexts), bool(is_secret)
+        )
 
     return World(
         projects={
