@@ -16,7 +16,7 @@ from django.db import transaction
 
 from orgenv.audit import events as audit
 from orgenv.resolution.impact import Impact, difference, resolve_world
-from orgenv.selectors.world import load_world
+from orgenv.selectors.reach import load_world, opened
 
 from .. import services
 from ..hygiene.public_values import findings_of
@@ -119,10 +119,7 @@ def apply(config: Config, *, prune: bool = False, dry_run: bool = False) -> Summ
     (orgenv.services.definitions), so the organization row stays locked only for a short
     write, however many variables change. The credential scan runs after it."""
     summary = Summary()
-    plaintexts: dict[str, Any] = {}  # token → plaintext, shared by every reading below
-    appliers = [
-        _Applier(spec, summary, prune, config.filename, plaintexts) for spec in config.organizations
-    ]
+    appliers = [_Applier(spec, summary, prune, config.filename) for spec in config.organizations]
     try:
         with transaction.atomic():
             for applier in appliers:
@@ -150,16 +147,16 @@ class _Applier:
         summary: Summary,
         prune: bool,
         filename: str,
-        plaintexts: dict[str, Any],
     ) -> None:
         self.spec, self.summary, self.prune, self.filename = spec, summary, prune, filename
         self.counts = summary.counts.setdefault(spec.slug, Counter())
-        self.plaintexts = plaintexts
         self.users = _users(spec)
         self.plans: list[tuple[list[VariableSpec], definitions.Plan]] = []
         existing = Organization.objects.filter(slug=spec.slug).first()
         if existing is not None:
-            load_world(existing, plaintexts=plaintexts)  # decrypts each stored value once
+            # Each stored value decrypted once, here: inside the transaction, reading the
+            # organization again finds them in crypto's cache of current plaintexts.
+            opened(load_world(existing))
         self.project_variables = {
             p.slug: self.definitions(ProjectVariable, p.variables)
             for p in spec.projects
@@ -177,7 +174,6 @@ class _Applier:
         return definitions.Definitions(
             model,
             [definitions.Wanted(v.name, v.value, v.secret) for v in specs],
-            plaintexts=self.plaintexts,
             prune=self.prune,
         )
 
@@ -187,8 +183,7 @@ class _Applier:
         existing = (
             Organization.objects.select_for_update(no_key=True).filter(slug=spec.slug).first()
         )
-        world = load_world(existing, plaintexts=self.plaintexts) if existing else None
-        before = resolve_world(world) if world else {}
+        before = resolve_world(opened(load_world(existing))) if existing else {}
         fields = {"name": spec.name} if spec.name is not None else {}
         if spec.allow_loader_names is not None:
             fields["allow_loader_names"] = spec.allow_loader_names
@@ -206,7 +201,7 @@ class _Applier:
         self.apply_projects()
         self.apply_teams()
         self.apply_groups()
-        after = resolve_world(load_world(self.org, plaintexts=self.plaintexts))
+        after = resolve_world(opened(load_world(self.org)))
         self.summary.plan[spec.slug] = difference(before, after)
         detail = self.summary.as_detail(spec.slug)
         if detail:  # an apply that changes nothing leaves no trace, like it leaves no history

@@ -4,16 +4,17 @@ there are.
 
 - `Definitions(model, wanted)` does the slow part before any transaction: it validates every
   wanted definition (the field rules of full_clean) and encrypts every value.
-- `plan(owner, …)` compares the wanted definitions with the owner's rows as they are. Stored
-  values are decrypted once and remembered by token (`plaintexts`, shared with
-  orgenv.selectors.world.load_world), so planning first outside the transaction warms what
-  planning again inside it, from the rows as they then are, reuses: only a row changed in
-  between is decrypted and compared again.
+- `plan(owner, …)` compares the wanted definitions with the owner's rows as they are. Each
+  stored value is decrypted once and remembered by its token, so planning first outside the
+  transaction (`rows`) does the work that planning again inside it, from the rows as they
+  then are, reuses: only a row changed in between is decrypted and compared again.
 - `write(plan)` writes in a constant number of statements per owner (a bulk insert, a bulk
   update, a delete by ids, each in batches) and records every created, changed and deleted
   row in history as `save()` and `delete()` would: the same row contents (the value as its
   Fernet token, never plaintext), the same history user and change reason, and the same
-  `pre_create_historical_record` signal, so orgenv.audit.receivers attributes them.
+  `pre_create_historical_record` signal, so orgenv.audit.receivers attributes them. The
+  plaintexts written go to crypto's cache of current values, so that resolving the
+  organization after the write (the impact plan) decrypts nothing either.
 
 What a row becomes follows orgenv.services._upsert: a value of None keeps the current value,
 a secret flag of None keeps the current flag (new definitions are public), a new value
@@ -72,6 +73,7 @@ class Plan(Generic[D]):
     # Every wanted definition as it is after the write, its value in plaintext, for the
     # credential scan (orgenv.hygiene.public_values.findings_of); never saved.
     result: list[D] = field(default_factory=list)
+    plaintexts: dict[str, Any] = field(default_factory=dict, repr=False)  # token → plaintext
 
     @property
     def counts(self) -> dict[str, int]:
@@ -89,22 +91,15 @@ def _owner_field(model: type[Variable | ProjectVariable]) -> str:
 
 class Definitions(Generic[D]):
     """The wanted definitions of one group or project, validated and encrypted (outside any
-    transaction); `plaintexts` maps stored tokens to what they decrypt to."""
+    transaction)."""
 
-    def __init__(
-        self,
-        model: type[D],
-        wanted: Iterable[Wanted],
-        *,
-        plaintexts: dict[str, Any] | None = None,
-        prune: bool = False,
-    ) -> None:
+    def __init__(self, model: type[D], wanted: Iterable[Wanted], *, prune: bool = False) -> None:
         self.model = model
         self.owner = _owner_field(model)
         self.table = model._meta.db_table
         self.wanted = list(wanted)
         self.prune = prune
-        self.plaintexts = {} if plaintexts is None else plaintexts
+        self.plaintexts: dict[str, Any] = {}  # token → plaintext (or Undecryptable)
         errors: dict[str, list[str]] = {}
         for wanted_one in self.wanted:
             candidate = model(
@@ -143,7 +138,9 @@ class Definitions(Generic[D]):
         for row in rows:
             if row.token not in self.plaintexts:
                 try:
-                    plaintext: Any = crypto.decrypt(row.token, table=self.table, row=row.id)
+                    plaintext: Any = crypto.decrypt(
+                        row.token, table=self.table, row=row.id, cache=True
+                    )
                 except crypto.DecryptionError:
                     # Equal to nothing: any new value replaces it; kept, it stays as stored.
                     plaintext = crypto.Undecryptable(self.table, "value", row.token, row.id)
@@ -160,7 +157,7 @@ class Definitions(Generic[D]):
         """What writing the wanted definitions into `owner` changes, from its rows as they are
         now (read with `rows`), or as given. Raises ValidationError as full_clean would."""
         stored = {row.name: row for row in (self.rows(owner) if rows is None else rows)}
-        plan: Plan[D] = Plan(self.model)
+        plan: Plan[D] = Plan(self.model, plaintexts=self.plaintexts)
         now = timezone.now()
         for wanted in self.wanted:
             if is_loader_name(wanted.name):
@@ -177,14 +174,14 @@ class Definitions(Generic[D]):
                 )
                 definition.updated_at = now
                 plan.created.append(definition)
-                plan.result.append(self._result(definition, wanted.value))
+                self._result(plan, definition, wanted.value)
                 continue
             current = self.plaintexts[row.token]
             is_secret = row.is_secret if wanted.is_secret is None else wanted.is_secret
             value_changed = wanted.value is not None and current != wanted.value
             if not value_changed and is_secret == row.is_secret:
                 plan.unchanged.append(wanted.name)
-                plan.result.append(self._result(self._definition(owner, row, row.name), current))
+                self._result(plan, self._definition(owner, row, row.name), current)
                 continue
             token = self.sealed[wanted.name] if value_changed else crypto.Ciphertext(row.token)
             definition = self._definition(owner, row, row.name, token, is_secret)
@@ -192,7 +189,7 @@ class Definitions(Generic[D]):
             definition.not_a_secret = False if value_changed else row.not_a_secret
             definition.updated_at = now
             plan.updated.append(definition)
-            plan.result.append(self._result(definition, wanted.value if value_changed else current))
+            self._result(plan, definition, wanted.value if value_changed else current)
         if self.prune:
             plan.deleted = [self._definition(owner, row, row.name) for row in stored.values()]
         return plan
@@ -218,7 +215,9 @@ class Definitions(Generic[D]):
             definition.is_secret = is_secret
         return definition
 
-    def _result(self, definition: D, plaintext: Any) -> D:
+    def _result(self, plan: Plan[D], definition: D, plaintext: Any) -> None:
+        if not isinstance(plaintext, str):
+            return  # a value no key decrypts: nothing to scan
         result = self.model(
             **{self.owner: getattr(definition, self.owner)},
             name=definition.name,
@@ -226,7 +225,7 @@ class Definitions(Generic[D]):
             not_a_secret=definition.not_a_secret,
         )
         result.value = plaintext
-        return result
+        plan.result.append(result)
 
 
 def write(plan: Plan) -> None:
@@ -247,6 +246,11 @@ def write(plan: Plan) -> None:
     if plan.updated:
         manager.bulk_update(plan.updated, UPDATED_FIELDS, batch_size=BATCH_SIZE)
         history_record(model, plan.updated, "~")
+    table = model._meta.db_table
+    for definition in plan.created + plan.updated:
+        plaintext = plan.plaintexts.get(definition.value)
+        if isinstance(plaintext, str):
+            crypto.remember(definition.value, plaintext, table=table, row=definition.pk)
 
 
 def history_record(model: type[Any], instances: list[Any], history_type: str) -> None:
