@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
 from orgenv import crypto, services
 from orgenv.models import AuditEvent, Organization, Variable, VariableGroup
+from orgenv.services import definitions
 from orgenv.tokens import token_issue
 from tests.concurrency import between_statements
 from tests.conftest import make_group
@@ -217,3 +219,17 @@ def test_the_next_resolution_sees_a_bulk_write(world, big, tmp_path, command):
     assert Organization.objects.get(pk=world.acme.pk).generation != generation
     fetched = fetch()
     assert fetched["V_0007"] == "new-7" and fetched[f"V_{N - 1:04}"] == f"new-{N - 1}"
+
+
+def test_a_definition_the_model_refuses_is_named_before_anything_is_written(world):
+    # The callers' own validation (configuration.validation, importing.read) names the line
+    # first; this is the model's last word, before any transaction.
+    with pytest.raises(ValidationError) as caught:
+        definitions.Definitions(
+            Variable,
+            [definitions.Wanted("FINE", "x", None), definitions.Wanted("BAD-NAME", "x", None)],
+        )
+    assert caught.value.messages == [
+        "BAD-NAME (name): 'BAD-NAME' is not a valid variable name: use letters, digits and "
+        "underscores, not starting with a digit."
+    ]

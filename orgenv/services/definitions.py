@@ -100,7 +100,7 @@ class Definitions(Generic[D]):
         self.wanted = list(wanted)
         self.prune = prune
         self.plaintexts: dict[str, Any] = {}  # token → plaintext (or Undecryptable)
-        errors: dict[str, list[str]] = {}
+        errors: list[str] = []
         for wanted_one in self.wanted:
             candidate = model(
                 name=wanted_one.name,
@@ -111,8 +111,11 @@ class Definitions(Generic[D]):
             try:
                 candidate.clean_fields(exclude=exclude)
             except ValidationError as error:
-                for name, messages in error.message_dict.items():
-                    errors.setdefault(name, []).extend(messages)
+                errors += [
+                    f"{wanted_one.name} ({field}): {message}"
+                    for field, messages in error.message_dict.items()
+                    for message in messages
+                ]
         if errors:
             raise ValidationError(errors)
         # Encrypted here, once each, so that no encryption happens inside the transaction.
@@ -147,16 +150,11 @@ class Definitions(Generic[D]):
                 self.plaintexts[row.token] = plaintext
         return rows
 
-    def plan(
-        self,
-        owner: VariableGroup | Project | None,
-        *,
-        allow_loader_names: bool,
-        rows: list[Stored] | None = None,
-    ) -> Plan[D]:
+    def plan(self, owner: VariableGroup | Project, *, allow_loader_names: bool) -> Plan[D]:
         """What writing the wanted definitions into `owner` changes, from its rows as they are
-        now (read with `rows`), or as given. Raises ValidationError as full_clean would."""
-        stored = {row.name: row for row in (self.rows(owner) if rows is None else rows)}
+        now. Raises ValidationError as full_clean would (with the organization's rule for
+        runner-loader names: `allow_loader_names`)."""
+        stored = {row.name: row for row in self.rows(owner)}
         plan: Plan[D] = Plan(self.model, plaintexts=self.plaintexts)
         now = timezone.now()
         for wanted in self.wanted:
