@@ -39,14 +39,16 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, router, transaction
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from . import crypto
 from .access import ORGANIZATION_PATH
+from .crypto import Ciphertext
 from .models import AppServer, Organization
+from .services.bulk import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -232,26 +234,17 @@ def _rotate_batch(
         return 0, current, []
     manager = model._base_manager
     database = router.db_for_write(model)
-    quote = connections[database].ops.quote_name
-    table, column = quote(model._meta.db_table), quote(model._meta.get_field(name).column)
     # One statement for the batch (PostgreSQL's triggers then run once, not per row), and
     # only where the row still holds the token we read: never write back an old value.
-    if connections[database].vendor == "postgresql":
-        # Three array parameters rather than thousands of placeholders to parse.
-        batch = "unnest(%s::bigint[], %s::text[], %s::text[]) AS batch(column1, column2, column3)"
-        params = [list(column) for column in zip(*todo, strict=True)]
-    else:  # SQLite names the columns of VALUES column1, column2, column3
-        batch = "(VALUES " + ", ".join(["(%s, %s, %s)"] * len(todo)) + ") AS batch"
-        params = [value for row in todo for value in row]
-    update = (
-        f"UPDATE {table} SET {column} = batch.column3 FROM {batch} "
-        f"WHERE {table}.{quote(model._meta.pk.column)} = batch.column1 "
-        f"AND {table}.{column} = batch.column2"
-    )
-    with transaction.atomic(using=database), connections[database].cursor() as cursor:
+    with transaction.atomic(using=database):
         _lock_organizations(model, [pk for pk, _, _ in todo])
-        cursor.execute(update, params)
-        written = cursor.rowcount
+        written = rows_update(
+            model,
+            match=[model._meta.pk.name, name],
+            assign=[name],
+            rows=[(pk, Ciphertext(old), Ciphertext(new)) for pk, old, new in todo],
+            batch_size=len(todo),
+        )
     if written == len(todo):
         return written, current, []
     # Some rows changed under us: those that do not hold our new token are read again.
