@@ -48,7 +48,7 @@ from . import crypto
 from .access import ORGANIZATION_PATH
 from .crypto import Ciphertext
 from .models import AppServer, Organization
-from .services.bulk import rows_update
+from .services.bulk import let_others_write, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +293,8 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
                 done, current, batch = _rotate_batch(model, name, batch)
                 rotated += done
                 report.current += current
+                if done or batch:
+                    let_others_write(router.db_for_write(model))
                 if not batch:
                     break
                 report.raced += len(batch)

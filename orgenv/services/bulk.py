@@ -1,20 +1,37 @@
-"""Many rows updated with their own values in one statement per batch (`UPDATE … FROM` a list
-of values), for rotation and the bulk writers of orgenv.services.definitions.
+"""Writing many rows without holding the write lock long: rows updated with their own values
+in one statement per batch (`UPDATE … FROM` a list of values) or inserted likewise, for
+rotation and the bulk writers of orgenv.services.definitions, and a pause between the
+batches of long jobs on SQLite.
 
 Django's `bulk_update` writes a CASE per column with a branch per row: for a few thousand
 rows that is seconds of Python building expressions, spent while the write lock is held, and
 a statement the database evaluates in time quadratic in the batch. Here each batch is one
-list of values (three array parameters on PostgreSQL rather than thousands of placeholders)
-joined on the rows it matches; PostgreSQL's statement-level triggers run once per batch.
+list of values (one array parameter per column on PostgreSQL rather than thousands of
+placeholders) joined on the rows it matches; PostgreSQL's statement-level triggers run once
+per batch.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from django.db import connections, router
 from django.db.models import Model
+
+# SQLite lets one writer in at a time, and a writer that finds the lock taken sleeps between
+# tries (Python's sqlite3: up to 100 ms a try). A loop of short transactions that begins its
+# next batch as soon as the last one commits keeps the lock nearly all the time, and a
+# resolution waiting to write its access event may keep missing the gaps.
+SQLITE_PAUSE = 0.15
+
+
+def let_others_write(using: str) -> None:
+    """Between two batches of a long job (pruning, rotation): on SQLite, leave the write lock
+    free for longer than a waiting writer sleeps, so that it gets its turn."""
+    if connections[using].vendor == "sqlite":
+        time.sleep(SQLITE_PAUSE)
 
 
 def rows_update(
