@@ -143,6 +143,10 @@ class PlaintextCache:
     and the new plaintext replaces the old one, so a superseded value does not linger in
     memory. Least recently used entries go first once `max_bytes` (DECRYPTION_CACHE_BYTES)
     is reached; a value bigger than the whole budget is not cached.
+
+    `answers` is a second one, for the runner endpoint's rendered answers: one entry per
+    project and format, checked against the answer's ETag (the fingerprint of the stored
+    rows), so a new state replaces the old answer as a new token replaces a value.
     """
 
     def __init__(self) -> None:
@@ -186,6 +190,7 @@ class PlaintextCache:
 
 
 plaintexts = PlaintextCache()
+answers = PlaintextCache()
 
 
 def key_ring() -> MultiFernet:
@@ -202,6 +207,7 @@ def key_ring() -> MultiFernet:
                 raise DecryptionError(" ".join(problems))
             _ring = (keys, MultiFernet([Fernet(k.encode()) for k in keys]))
             plaintexts.clear()  # nothing decrypted under another key ring survives it
+            answers.clear()
         return _ring[1]
 
 
@@ -212,6 +218,7 @@ def _reset_on_setting_change(*, setting: str, **kwargs: object) -> None:
         with _lock:
             _ring = None
             plaintexts.clear()
+            answers.clear()
 
 
 def encrypt(plaintext: str) -> str:

@@ -422,9 +422,16 @@ def test_an_unchanged_value_is_decrypted_once_and_a_new_key_ring_empties_the_cac
     client, runner, settings
 ):
     crypto.plaintexts.clear()
+    crypto.answers.clear()
     client.get(URL, **runner.headers())
     misses = crypto.plaintexts.misses
+    assert (misses, crypto.plaintexts.hits) == (3, 0)
+    # The same state again: the answer this process rendered, nothing decrypted again.
     assert client.get(URL, **runner.headers()).json()["variables"]["DB_PASSWORD"] == SECRET
-    assert crypto.plaintexts.misses == misses and crypto.plaintexts.hits == misses == 3
+    assert (crypto.plaintexts.misses, crypto.plaintexts.hits) == (3, 0)
+    assert crypto.answers.hits == 1
+    # Another format renders anew, from the values decrypted once.
+    assert SECRET in client.get(URL + "?format=shell", **runner.headers()).content.decode()
+    assert (crypto.plaintexts.misses, crypto.plaintexts.hits) == (3, 3)
     settings.FERNET_KEYS = [*settings.FERNET_KEYS, crypto.Fernet.generate_key().decode()]
-    assert len(crypto.plaintexts) == 0
+    assert len(crypto.plaintexts) == 0 and len(crypto.answers) == 0
