@@ -151,24 +151,24 @@ class PlaintextCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, object], tuple[str, str, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], tuple[str, str, int]] = OrderedDict()
         self.bytes = 0
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[str, object], token: str) -> str | None:
+    def get(self, key: tuple[object, ...], token: str, *, count_miss: bool = True) -> str | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != token:
-                self.misses += 1
+                self.misses += count_miss
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
             return entry[1]
 
-    def put(self, key: tuple[str, object], token: str, plaintext: str) -> None:
+    def put(self, key: tuple[object, ...], token: str, plaintext: str) -> None:
         size = sys.getsizeof(token) + sys.getsizeof(plaintext)
         limit = settings.DECRYPTION_CACHE_BYTES
         with self._lock:

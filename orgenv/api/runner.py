@@ -44,9 +44,9 @@ from django.urls import resolve
 from rest_framework import exceptions, status
 
 from orgenv.audit.resolutions import (
+    repeat_record,
     resolution_deliver,
     resolution_record,
-    revalidation_record,
 )
 from orgenv.selectors.layers import ProjectLayers, cached_layers
 
@@ -149,14 +149,18 @@ def environment_response(request: HttpRequest, token: ProjectToken, fmt: str) ->
         logger.exception("Resolution of %s for token %s failed", project, token.prefix)
         raise ResolutionFailed() from None
     remember(token, fmt, etag, event.manifest_id)
+    return rendered(fmt, text, etag, event.pk)
+
+
+def rendered(fmt: str, text: str, etag: str, event_id: int) -> HttpResponse:
     if fmt == "json":
         # The body ends with the event's id: {…,"resolution_id":<id>}.
-        body = f"{text}{event.pk}}}".encode()
+        body = f"{text}{event_id}}}".encode()
         response = HttpResponse(body, content_type="application/json")
     else:
         response = HttpResponse(text.encode(), content_type="text/plain; charset=utf-8")
     response["ETag"] = etag
-    response[RESOLUTION_HEADER] = str(event.pk)
+    response[RESOLUTION_HEADER] = str(event_id)
     return response
 
 
@@ -167,7 +171,7 @@ def not_modified(etag: str, event_id: int) -> HttpResponse:
     return response
 
 
-# --- revalidations in one statement ---------------------------------------------------------
+# --- the same answer again, in one statement ----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ class Answered:
     token_id: int
     digest: str
     project_id: int
+    organization_id: int
     by_format: dict[str, tuple[str, int, int]]
 
 
@@ -194,16 +199,20 @@ def remember(token: ProjectToken, fmt: str, etag: str, manifest: int | None) -> 
     if known is None or known.token_id != token.pk:
         if len(_answered) >= _ANSWERED_MAX:
             _answered.clear()
-        known = _answered[token.prefix] = Answered(token.pk, token.digest, token.project_id, {})
+        known = _answered[token.prefix] = Answered(
+            token.pk, token.digest, token.project_id, token.project.organization_id, {}
+        )
     known.by_format[fmt] = (etag, generation, manifest)
 
 
-def revalidate(request: HttpRequest, fmt: str) -> HttpResponse | None:
-    """A 304 for a runner revalidating what this process last answered its token with, in
-    one statement (orgenv.audit.resolutions.revalidation_record: the token still valid and
-    the organization's generation unchanged, checked as the event is written); None, having
-    written nothing, when it cannot be answered so. The token's secret is checked here, in
-    constant time, against the digest of the token that got that answer."""
+def answer_again(request: HttpRequest, fmt: str) -> HttpResponse | None:
+    """What this process last answered the runner's token with, again, in one statement
+    (orgenv.audit.resolutions.repeat_record: the token still valid and the organization's
+    generation unchanged, checked as the access event is written): a 304 when If-None-Match
+    holds that ETag, else the answer as rendered then. None, having written nothing, when it
+    cannot be answered so: the long way then reads the token and the state afresh. The
+    token's secret is checked here, in constant time, against the digest of the token that
+    got that answer."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer":
@@ -216,8 +225,15 @@ def revalidate(request: HttpRequest, fmt: str) -> HttpResponse | None:
     if known is None or fmt not in known.by_format:
         return None
     etag, generation, manifest = known.by_format[fmt]
-    if not etag_matches(request, etag) or not hmac.compare_digest(known.digest, digest(secret)):
+    if not hmac.compare_digest(known.digest, digest(secret)):
         return None
+    unchanged = etag_matches(request, etag)
+    text = None
+    if not unchanged:
+        crypto.key_ring()  # a new key ring empties the caches of plaintext
+        text = crypto.answers.get((known.project_id, fmt), etag, count_miss=False)
+        if text is None:
+            return None
     # An address over its failures is refused with a valid token too: the long way says so.
     if AuthFailureThrottle().blocked(request) is not None:
         return None
@@ -226,17 +242,30 @@ def revalidate(request: HttpRequest, fmt: str) -> HttpResponse | None:
     request.runner_throttle = (allowed, throttle.wait() if not allowed else None)
     if not allowed:
         return None  # the long way answers 429 (or 401 if the token went meanwhile)
-    event_id = revalidation_record(
-        token_id=known.token_id,
-        token_digest=known.digest,
-        project_id=known.project_id,
-        generation=generation,
-        manifest=manifest,
-        actor=f"token:{prefix}",
-        request=request,
-        detail={"format": fmt, "not_modified": True},
-    )
-    return None if event_id is None else not_modified(etag, event_id)
+    detail: dict[str, Any] = {"format": fmt}
+    if unchanged:
+        detail["not_modified"] = True
+    try:
+        event_id = repeat_record(
+            token_id=known.token_id,
+            token_digest=known.digest,
+            project_id=known.project_id,
+            organization_id=known.organization_id,
+            generation=generation,
+            manifest=manifest,
+            actor=f"token:{prefix}",
+            request=request,
+            detail=detail,
+        )
+    except DatabaseError as exc:
+        if is_unreachable(exc):
+            raise  # 503, try again
+        event_id = None  # the long way tries again, and answers 500 if it cannot record
+    if event_id is None:
+        return None
+    if text is None:
+        return not_modified(etag, event_id)
+    return rendered(fmt, text, etag, event_id)
 
 
 def render_answer(fmt: str, payload: dict[str, Any]) -> str:
@@ -278,14 +307,12 @@ def serve_environment(request: HttpRequest) -> HttpResponse:
     try:
         try:
             fmt = requested_format(request)
-            response = None
-            if request.META.get("HTTP_IF_NONE_MATCH"):
-                response = revalidate(request, fmt)
+            response = answer_again(request, fmt)
             if response is None:
                 token = authenticate_runner(request)
                 if token is None:
                     raise exceptions.NotAuthenticated()
-                # Counted already when a revalidation in one statement was tried.
+                # Counted already when the same answer again was tried.
                 counted = getattr(request, "runner_throttle", None)
                 if counted is None:
                     throttle = TokenRateThrottle()

@@ -40,6 +40,15 @@ def _prepared_cursor(raw_connection: Any) -> Any:
     return _prepared_cursor_class(raw_connection)
 
 
+class _LoggedStatement(CursorDebugWrapper):
+    """Query logging (DEBUG, tests) of a prepared statement: the SQL as written, since the
+    driver's own text of a prepared statement is not there to read back."""
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
+
+
 def statement_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
     """A cursor (use it as a context manager) whose statements PostgreSQL prepares once per
     connection. Parameters are `%s`, as everywhere in Django."""
@@ -51,7 +60,7 @@ def statement_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         raw = _prepared_cursor(connection.connection)
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    wrapper = _LoggedStatement if connection.queries_logged else CursorWrapper
     return wrapper(raw, connection)
 
 
