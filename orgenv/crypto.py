@@ -11,6 +11,7 @@ fields turn it into a `DecryptionError` naming the table, the column and the row
 
 from __future__ import annotations
 
+import base64
 import sys
 import threading
 from collections import OrderedDict
@@ -246,6 +247,31 @@ def decrypt(
     if cache:
         plaintexts.put(key, token, plaintext)
     return plaintext
+
+
+def rotate_with(token: str, first: Fernet, others: list[Fernet]) -> str | None:
+    """`token` re-encrypted with `first`, its timestamp kept (as MultiFernet.rotate does);
+    None when `first` already signs it. For rotate_keys, which has checked every value
+    beforehand and expects most of them under `others`: those are tried first, so that a
+    value to rotate costs one signature check rather than three. DecryptionError when no key
+    decrypts it."""
+    data = token.encode("ascii")
+    for key in others:
+        try:
+            plaintext = key.decrypt(data)
+        except InvalidToken:
+            continue
+        # Bytes 1-8 of a Fernet token: its timestamp, authenticated by the decryption above.
+        timestamp = int.from_bytes(base64.urlsafe_b64decode(data)[1:9], "big")
+        return first.encrypt_at_time(plaintext, timestamp).decode("ascii")
+    try:
+        first.extract_timestamp(data)
+    except InvalidToken:
+        raise DecryptionError(
+            "A stored value cannot be decrypted with any key in FERNET_KEYS; "
+            "add the key it was written with before rotating."
+        ) from None
+    return None
 
 
 def rotate(token: str) -> str:

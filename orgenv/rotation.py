@@ -184,12 +184,6 @@ def encrypted_columns() -> list[tuple[type[Model], str]]:
     ]
 
 
-def _is_current(token: str, first: Fernet) -> bool:
-    # extract_timestamp checks the token's signature with the first key without decrypting:
-    # a token that passes was written with that key and needs no rotation.
-    return _signed_by(token, first)
-
-
 def _signed_by(token: str, key: Fernet) -> bool:
     try:
         key.extract_timestamp(token.encode("ascii"))
@@ -236,17 +230,19 @@ def check_all(*, batch_size: int = BATCH_SIZE) -> None:
 
 
 def _rotations(
-    batch: list[tuple[int, str]], first: Fernet
+    batch: list[tuple[int, str]], keys: list[Fernet]
 ) -> tuple[list[tuple[int, str, str]], int]:
     """(pk, token read, new token) of the rows not yet under the first key, and how many
     are; Fernet's work, outside any transaction."""
+    first, *others = keys
     todo = []
     current = 0
     for pk, token in batch:
-        if _is_current(token, first):
+        rotated = crypto.rotate_with(token, first, others)
+        if rotated is None:
             current += 1
         else:
-            todo.append((pk, token, crypto.rotate(token)))
+            todo.append((pk, token, rotated))
     return todo, current
 
 
@@ -300,7 +296,7 @@ class _Outcome:
 
 
 def _rotate_rows(
-    model: type[Model], name: str, todo: list[tuple[int, str, str]], first: Fernet
+    model: type[Model], name: str, todo: list[tuple[int, str, str]], keys: list[Fernet]
 ) -> _Outcome:
     """Write `todo`; rows an editor changed meanwhile are read, rotated and written again,
     up to MAX_ATTEMPTS writes in all."""
@@ -312,7 +308,7 @@ def _rotate_rows(
         if not fresh:
             return outcome
         outcome.raced += len(fresh)
-        todo, current = _rotations(fresh, first)
+        todo, current = _rotations(fresh, keys)
         outcome.current += current
     outcome.left = [pk for pk, _ in fresh]
     return outcome
@@ -362,7 +358,7 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
     crypto.key_ring()  # fails early, and clearly, on a bad FERNET_KEYS
     check_servers()
     check_all(batch_size=batch_size)
-    first = Fernet(settings.FERNET_KEYS[0].encode())
+    keys = [Fernet(key.encode()) for key in settings.FERNET_KEYS]
     report = RotationReport()
     writer = _Writer()
     try:
@@ -377,9 +373,9 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
                 report.left += [f"{where} (row id={pk})" for pk in outcome.left]
 
             for batch in _batches(model, name, batch_size):
-                todo, current = _rotations(batch, first)
+                todo, current = _rotations(batch, keys)
                 report.current += current
-                writer.submit(partial(_rotate_rows, model, name, todo, first), done)
+                writer.submit(partial(_rotate_rows, model, name, todo, keys), done)
     finally:
         writer.close()
     return report
