@@ -28,7 +28,8 @@ from django.db.models.options import Options
 from django.dispatch import Signal, receiver
 
 _lock = threading.Lock()
-_ring: tuple[tuple[str, ...], MultiFernet] | None = None
+# The current FERNET_KEYS, the ring made of them, and each key on its own (for signer()).
+_ring: tuple[tuple[str, ...], MultiFernet, tuple[Fernet, ...]] | None = None
 
 # Sent each time a stored token does not decrypt (orgenv.operations.metrics counts them).
 decryption_failed = Signal()
@@ -194,22 +195,43 @@ plaintexts = PlaintextCache()
 answers = PlaintextCache()
 
 
-def key_ring() -> MultiFernet:
-    """The process-wide MultiFernet for the current FERNET_KEYS."""
+def _current_ring() -> tuple[tuple[str, ...], MultiFernet, tuple[Fernet, ...]]:
     global _ring
     keys = tuple(settings.FERNET_KEYS)
     ring = _ring
     if ring is not None and ring[0] == keys:
-        return ring[1]
+        return ring
     with _lock:
         if _ring is None or _ring[0] != keys:
             problems = validate_keys(keys)
             if problems:
                 raise DecryptionError(" ".join(problems))
-            _ring = (keys, MultiFernet([Fernet(k.encode()) for k in keys]))
+            fernets = tuple(Fernet(k.encode()) for k in keys)
+            _ring = (keys, MultiFernet(fernets), fernets)
             plaintexts.clear()  # nothing decrypted under another key ring survives it
             answers.clear()
-        return _ring[1]
+        return _ring
+
+
+def key_ring() -> MultiFernet:
+    """The process-wide MultiFernet for the current FERNET_KEYS."""
+    return _current_ring()[1]
+
+
+def signer(token: str, *, old_first: bool = False) -> int | None:
+    """The position in FERNET_KEYS of the key that wrote `token` (0: the first, current
+    key), or None when no configured key did. Decided on the token's signature alone
+    (Fernet.extract_timestamp checks the HMAC), without decrypting it. `old_first` tries the
+    other keys before the first (rotate_keys: most values are under an old key then)."""
+    data = token.encode("ascii", "replace")
+    keys = list(enumerate(_current_ring()[2]))
+    for position, key in keys[1:] + keys[:1] if old_first else keys:
+        try:
+            key.extract_timestamp(data)
+        except InvalidToken:
+            continue
+        return position
+    return None
 
 
 @receiver(setting_changed)
@@ -249,13 +271,14 @@ def decrypt(
     return plaintext
 
 
-def rotate_with(token: str, first: Fernet, others: list[Fernet]) -> str | None:
-    """`token` re-encrypted with `first`, its timestamp kept (as MultiFernet.rotate does);
-    None when `first` already signs it. For rotate_keys, which has checked every value
-    beforehand and expects most of them under `others`: those are tried first, so that a
-    value to rotate costs one signature check rather than three. DecryptionError when no key
-    decrypts it."""
-    data = token.encode("ascii")
+def rotated(token: str) -> str | None:
+    """`token` re-encrypted with the first key of FERNET_KEYS, its timestamp kept (as
+    MultiFernet.rotate does); None when the first key wrote it (as `signer` says). For
+    rotate_keys, which has checked every value beforehand and finds most of them under an
+    old key: those are tried first, so that a value to rotate costs one signature check
+    rather than three. DecryptionError when no key decrypts it."""
+    first, *others = _current_ring()[2]
+    data = token.encode("ascii", "replace")
     for key in others:
         try:
             plaintext = key.decrypt(data)

@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router, transaction
@@ -184,14 +183,6 @@ def encrypted_columns() -> list[tuple[type[Model], str]]:
     ]
 
 
-def _signed_by(token: str, key: Fernet) -> bool:
-    try:
-        key.extract_timestamp(token.encode("ascii"))
-    except (InvalidToken, UnicodeError):
-        return False
-    return True
-
-
 def _batches(model: type[Model], name: str, batch_size: int) -> Iterator[list[tuple[int, str]]]:
     """(pk, stored token) of every non-null value, in pk order, one short query per batch."""
     rows = (
@@ -216,12 +207,11 @@ def _where(model: type[Model], name: str) -> str:
 def check_all(*, batch_size: int = BATCH_SIZE) -> None:
     """Raise RotationError naming the first value no key decrypts; writes nothing."""
     crypto.key_ring()  # a bad FERNET_KEYS fails here, clearly
-    first, *others = [Fernet(key.encode()) for key in settings.FERNET_KEYS]
     for model, name in encrypted_columns():
         for batch in _batches(model, name, batch_size):
             for pk, token in batch:
                 # The old keys first: before a rotation, most values are under one of them.
-                if not (any(_signed_by(token, k) for k in others) or _signed_by(token, first)):
+                if crypto.signer(token, old_first=True) is None:
                     raise RotationError(
                         f"Cannot decrypt {_where(model, name)} (row id={pk}) with any key in "
                         "FERNET_KEYS: add the key it was written with (or overwrite or delete "
@@ -229,17 +219,14 @@ def check_all(*, batch_size: int = BATCH_SIZE) -> None:
                     )
 
 
-def _rotations(
-    batch: list[tuple[int, str]], keys: list[Fernet]
-) -> tuple[list[tuple[int, str, str]], int]:
+def _rotations(batch: list[tuple[int, str]]) -> tuple[list[tuple[int, str, str]], int]:
     """(pk, token read, new token) of the rows not yet under the first key, and how many
     are; Fernet's work, outside any transaction."""
-    first, *others = keys
     todo = []
     current = 0
     for pk, token in batch:
-        rotated = crypto.rotate_with(token, first, others)
-        if rotated is None:
+        rotated = crypto.rotated(token)
+        if rotated is None:  # written with the first key: nothing to do
             current += 1
         else:
             todo.append((pk, token, rotated))
@@ -295,9 +282,7 @@ class _Outcome:
     left: list[int] = field(default_factory=list)
 
 
-def _rotate_rows(
-    model: type[Model], name: str, todo: list[tuple[int, str, str]], keys: list[Fernet]
-) -> _Outcome:
+def _rotate_rows(model: type[Model], name: str, todo: list[tuple[int, str, str]]) -> _Outcome:
     """Write `todo`; rows an editor changed meanwhile are read, rotated and written again,
     up to MAX_ATTEMPTS writes in all."""
     outcome = _Outcome()
@@ -308,7 +293,7 @@ def _rotate_rows(
         if not fresh:
             return outcome
         outcome.raced += len(fresh)
-        todo, current = _rotations(fresh, keys)
+        todo, current = _rotations(fresh)
         outcome.current += current
     outcome.left = [pk for pk, _ in fresh]
     return outcome
@@ -358,7 +343,6 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
     crypto.key_ring()  # fails early, and clearly, on a bad FERNET_KEYS
     check_servers()
     check_all(batch_size=batch_size)
-    keys = [Fernet(key.encode()) for key in settings.FERNET_KEYS]
     report = RotationReport()
     writer = _Writer()
     try:
@@ -373,9 +357,9 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
                 report.left += [f"{where} (row id={pk})" for pk in outcome.left]
 
             for batch in _batches(model, name, batch_size):
-                todo, current = _rotations(batch, keys)
+                todo, current = _rotations(batch)
                 report.current += current
-                writer.submit(partial(_rotate_rows, model, name, todo, keys), done)
+                writer.submit(partial(_rotate_rows, model, name, todo), done)
     finally:
         writer.close()
     return report
