@@ -162,8 +162,11 @@ else:
     # psycopg prepares a statement only with a threshold set, and Django leaves it None; its
     # own queries bind on the client and are never prepared either way. With one, the few raw
     # statements of the runner's hot path are prepared on their first use on a connection
-    # (orgenv.selectors.statements). None turns that off (PgBouncer before 1.21).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+    # (orgenv.selectors.statements). `?prepare_threshold=off` in DATABASE_URL turns that off
+    # (PgBouncer before 1.21 in transaction mode).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _threshold = str(_options.get("prepare_threshold", 5)).strip().lower()
+    _options["prepare_threshold"] = None if _threshold in ("", "none", "off") else int(_threshold)
 # Keep connections open between requests: opening one costs a PostgreSQL backend process per
 # request otherwise, and on SQLite the connection set-up (WAL pragma, functions) and the
 # checkpoint on close cost more than the runner's whole request (bench/resolve.py).
