@@ -12,7 +12,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models.signals import post_save
 from django.http import HttpRequest
 from django.utils import timezone
@@ -23,7 +30,7 @@ from orgenv.forensics.manifests import manifest_id
 from orgenv.formats import environment_payload
 from orgenv.models import AuditEvent, Organization, Project, ProjectToken
 from orgenv.selectors.layers import ProjectLayers, reveal
-from orgenv.selectors.statements import statement_cursor
+from orgenv.selectors.statements import statement_cursor, unchecked
 from orgenv.tokens import LAST_USED_RESOLUTION
 
 
@@ -150,9 +157,20 @@ def repeat_record(
         connection.ops.adapt_datetimefield_value(now),
         connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION),
     ]
-    with statement_cursor(using) as cursor:
-        cursor.execute(_repeat_sql(connection, tuple(values)), params)
-        row = cursor.fetchone()
+    # Usually a request's first statement: without Django's health check round trip. A
+    # kept connection found broken is closed and the caller goes the long way, on a new one
+    # (should the connection have broken after this INSERT committed, that way records the
+    # answer a second time: an extra access event, never a missing one).
+    kept = unchecked(using)
+    try:
+        with statement_cursor(using) as cursor:
+            cursor.execute(_repeat_sql(connection, tuple(values)), params)
+            row = cursor.fetchone()
+    except (OperationalError, InterfaceError):
+        if not kept:
+            raise
+        connection.close()
+        return None
     if row is None:
         return None
     # As AuditEvent.objects.create() would signal it (orgenv.operations.metrics counts it).

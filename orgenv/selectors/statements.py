@@ -64,13 +64,13 @@ def statement_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
     return wrapper(raw, connection)
 
 
-def first_read(sql: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> tuple | None:
-    """The first row of a read that opens a request, without Django's health check of a kept
-    connection (with CONN_HEALTH_CHECKS, a `SELECT 1` round trip before the request's first
-    query): when the kept connection turns out to be broken, it is closed and the read runs
-    once more on a new one — what the health check would have done, paid only then."""
+def unchecked(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Skip Django's health check of a kept connection (with CONN_HEALTH_CHECKS, a `SELECT 1`
+    round trip before a request's first query) for the statement about to run; True when it
+    was skipped, and the caller then answers a broken connection itself: close it and go on,
+    as the health check would have, paid only then."""
     connection = connections[using]
-    kept = (
+    kept = bool(
         connection.health_check_enabled
         and connection.connection is not None
         and not connection.health_check_done
@@ -78,6 +78,14 @@ def first_read(sql: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> tu
     )
     if kept:
         connection.health_check_done = True
+    return kept
+
+
+def first_read(sql: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> tuple | None:
+    """The first row of a read that opens a request, without the health check (`unchecked`):
+    when the kept connection turns out to be broken, it is closed and the read runs once
+    more on a new one."""
+    kept = unchecked(using)
     try:
         with statement_cursor(using) as cursor:
             cursor.execute(sql, params)
@@ -85,7 +93,7 @@ def first_read(sql: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> tu
     except (OperationalError, InterfaceError):
         if not kept:
             raise
-    connection.close()
+    connections[using].close()
     with statement_cursor(using) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()

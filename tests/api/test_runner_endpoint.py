@@ -192,3 +192,36 @@ def test_a_revalidation_renews_last_used_at_the_long_way(client, revalidation):
     ProjectToken.objects.update(last_used_at=timezone.now() - timedelta(minutes=5))
     assert client.get(URL, **revalidation).status_code == 304
     assert timezone.now() - ProjectToken.objects.get().last_used_at < timedelta(minutes=1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("again", [True, False], ids=["same answer again", "another token"])
+def test_a_kept_connection_that_broke_costs_the_runner_nothing(world, again):
+    """No health-check round trip before the runner's first statement
+    (orgenv.selectors.statements.unchecked): a connection that broke while kept is replaced
+    when that statement fails, as the health check would have replaced it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite connections have no health check to skip")
+    make_group(world.acme, "shared", access="all", secrets={"S": "s3cret"})
+    first, second = (token_issue(project=world.web, name=n)[1] for n in ("a", "b"))
+    client = Client()
+    kept = {**connection.settings_dict, "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}
+    original, connection.settings_dict = connection.settings_dict, kept
+    try:
+        connection.close()
+        assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {first}").status_code == 200
+        if not again:
+            assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {second}").status_code == 200
+        broken = connection.connection
+        assert broken is not None  # kept between requests
+        broken.close()  # as a restarted server or a dropped link would leave it
+        # What Django does as each request starts (its test client leaves it out): the kept
+        # connection is to be health-checked before its first query.
+        connection.close_if_unusable_or_obsolete()
+        raw = first if again else second
+        response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.status_code == 200 and response.json()["variables"] == {"S": "s3cret"}
+        assert connection.connection is not broken
+    finally:
+        connection.close()
+        connection.settings_dict = original
