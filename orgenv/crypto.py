@@ -27,7 +27,8 @@ from django.db.models.options import Options
 from django.dispatch import Signal, receiver
 
 _lock = threading.Lock()
-_ring: tuple[tuple[str, ...], MultiFernet] | None = None
+# The current FERNET_KEYS, the ring made of them, and each key on its own (for signer()).
+_ring: tuple[tuple[str, ...], MultiFernet, tuple[Fernet, ...]] | None = None
 
 # Sent each time a stored token does not decrypt (orgenv.operations.metrics counts them).
 decryption_failed = Signal()
@@ -188,21 +189,40 @@ class PlaintextCache:
 plaintexts = PlaintextCache()
 
 
-def key_ring() -> MultiFernet:
-    """The process-wide MultiFernet for the current FERNET_KEYS."""
+def _current_ring() -> tuple[tuple[str, ...], MultiFernet, tuple[Fernet, ...]]:
     global _ring
     keys = tuple(settings.FERNET_KEYS)
     ring = _ring
     if ring is not None and ring[0] == keys:
-        return ring[1]
+        return ring
     with _lock:
         if _ring is None or _ring[0] != keys:
             problems = validate_keys(keys)
             if problems:
                 raise DecryptionError(" ".join(problems))
-            _ring = (keys, MultiFernet([Fernet(k.encode()) for k in keys]))
+            fernets = tuple(Fernet(k.encode()) for k in keys)
+            _ring = (keys, MultiFernet(fernets), fernets)
             plaintexts.clear()  # nothing decrypted under another key ring survives it
-        return _ring[1]
+        return _ring
+
+
+def key_ring() -> MultiFernet:
+    """The process-wide MultiFernet for the current FERNET_KEYS."""
+    return _current_ring()[1]
+
+
+def signer(token: str) -> int | None:
+    """The position in FERNET_KEYS of the key that wrote `token` (0: the first, current
+    key), or None when no configured key did. Decided on the token's signature alone
+    (Fernet.extract_timestamp checks the HMAC), without decrypting it."""
+    data = token.encode("ascii", "replace")
+    for position, key in enumerate(_current_ring()[2]):
+        try:
+            key.extract_timestamp(data)
+        except InvalidToken:
+            continue
+        return position
+    return None
 
 
 @receiver(setting_changed)

@@ -526,6 +526,7 @@ class AuditEvent(models.Model):
             return dict(self.variables)
         return {item[0]: item[1] for item in self.manifest.variables}
 
+
 class AppServer(models.Model):
     """An app server process that answered recently, and which keys its key ring holds (as
     fingerprints, never keys): rotate_keys refuses to re-encrypt while one that answered

@@ -51,37 +51,30 @@ def group_projects_changed(
             raise ValidationError(errors)
 
 
-@receiver(m2m_changed, sender=VariableGroup.teams.through)
-def group_teams_changed(
-    sender: type,
-    instance: Any,
-    action: str,
-    reverse: bool,
-    model: type,
-    pk_set: set[int] | None,
-    **kwargs: Any,
-) -> None:
-    if action != "pre_add" or not pk_set:
-        return
-    if reverse:
-        _check_same_org(instance.organization_id, VariableGroup, pk_set, "Group")
-    else:
-        _check_same_org(instance.organization_id, Team, pk_set, "Team")
+def _check_team_links(owner: type, label: str) -> Any:
+    """A receiver for the team links of `owner` (groups granted to teams, projects in
+    teams): both ends belong to one organization."""
+
+    def check(
+        sender: type,
+        instance: Any,
+        action: str,
+        reverse: bool,
+        model: type,
+        pk_set: set[int] | None,
+        **kwargs: Any,
+    ) -> None:
+        if action != "pre_add" or not pk_set:
+            return
+        if reverse:  # team.<owner>_set.add(…)
+            _check_same_org(instance.organization_id, owner, pk_set, label)
+        else:
+            _check_same_org(instance.organization_id, Team, pk_set, "Team")
+
+    return check
 
 
-@receiver(m2m_changed, sender=Project.teams.through)
-def project_teams_changed(
-    sender: type,
-    instance: Any,
-    action: str,
-    reverse: bool,
-    model: type,
-    pk_set: set[int] | None,
-    **kwargs: Any,
-) -> None:
-    if action != "pre_add" or not pk_set:
-        return
-    if reverse:
-        _check_same_org(instance.organization_id, Project, pk_set, "Project")
-    else:
-        _check_same_org(instance.organization_id, Team, pk_set, "Team")
+group_teams_changed = _check_team_links(VariableGroup, "Group")
+project_teams_changed = _check_team_links(Project, "Project")
+m2m_changed.connect(group_teams_changed, sender=VariableGroup.teams.through)
+m2m_changed.connect(project_teams_changed, sender=Project.teams.through)

@@ -21,8 +21,7 @@ from django.views.decorators.cache import never_cache
 
 from orgenv.people.selectors import invitations_for
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal_for_display
-from orgenv.selectors.reach import environment_counts
-from orgenv.selectors.world import why_name
+from orgenv.selectors.reach import environment_counts, why_name
 
 from . import access
 from .models import Organization, Project

@@ -61,6 +61,17 @@ def test_an_old_key_still_decrypts_after_a_new_one_is_put_first(world, settings)
     assert Variable.objects.get(pk=variable.pk).value == "kept"
 
 
+def test_signer_names_the_key_that_wrote_a_token_without_decrypting(settings):
+    old = settings.FERNET_KEYS[0]
+    written_with_old = crypto.encrypt("v")
+    settings.FERNET_KEYS = [Fernet.generate_key().decode(), old]
+    assert crypto.signer(crypto.encrypt("v")) == 0
+    assert crypto.signer(written_with_old) == 1
+    settings.FERNET_KEYS = [Fernet.generate_key().decode()]
+    assert crypto.signer(written_with_old) is None
+    assert crypto.signer("not a token ✗") is None
+
+
 def test_only_isnull_lookups_are_allowed(world):
     with pytest.raises(FieldError, match="only isnull"):
         list(Variable.objects.filter(value="x"))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from orgenv import services
 from orgenv.models import Project, ProjectVariable, Team, Variable
@@ -100,3 +101,22 @@ def test_project_set_applies_defaults_only_when_creating(world):
         organization=world.acme, slug="web", defaults={"name": "ignored"}
     )
     assert (outcome, project.name) == (services.UNCHANGED, "Web")
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        lambda group, project, team: group.teams.add(team),
+        lambda group, project, team: team.granted_groups.add(group),
+        lambda group, project, team: project.teams.add(team),
+        lambda group, project, team: team.projects.add(project),
+    ],
+    ids=["group.teams", "team.granted_groups", "project.teams", "team.projects"],
+)
+def test_a_team_link_never_crosses_organizations_from_either_end(world, link):
+    group = make_group(world.acme, "g")
+    foreign = Team.objects.create(organization=world.globex, slug="ops")
+    with pytest.raises(ValidationError, match="belongs to another organization"):
+        with transaction.atomic():
+            link(group, world.web, foreign)
+    assert not group.teams.exists() and not world.web.teams.exists()

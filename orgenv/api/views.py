@@ -33,7 +33,7 @@ from rest_framework.views import APIView
 
 from orgenv.audit.resolutions import Delivery, resolution_deliver, resolution_record
 from orgenv.selectors.layers import ProjectLayers, cached_layers
-from orgenv.selectors.world import why_name
+from orgenv.selectors.reach import why_name
 
 from ..access import project_access
 from ..crypto import DecryptionError

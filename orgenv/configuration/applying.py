@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 
 from orgenv.audit import events as audit
 from orgenv.resolution.impact import Impact, difference, resolve_world
-from orgenv.selectors.world import load_world
+from orgenv.selectors.reach import load_world, opened
 
 from .. import services
 from ..hygiene.public_values import findings_of
@@ -106,9 +106,11 @@ def apply(config: Config, *, prune: bool = False) -> Summary:
     for spec in config.organizations:
         counts = summary.counts.setdefault(spec.slug, Counter())
         existing = Organization.objects.filter(slug=spec.slug).first()
-        before = resolve_world(load_world(existing)) if existing else {}
+        before = resolve_world(opened(load_world(existing))) if existing else {}
         organization = _Applier(spec, counts, prune, summary.warnings, config.filename).apply()
-        summary.plan[spec.slug] = difference(before, resolve_world(load_world(organization)))
+        summary.plan[spec.slug] = difference(
+            before, resolve_world(opened(load_world(organization)))
+        )
         detail = summary.as_detail(spec.slug)
         if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
             audit.record(

@@ -8,16 +8,18 @@ before and after with the same rules as a live resolution (orgenv.resolution.rul
 returns the difference: names added, removed, changed (value, secret flag) or coming from
 another source, and conflicts appearing or disappearing.
 
-Values are opaque and compared with ==: callers pass plaintext (the comparison never leaves
-this module) or any other comparable stand-in. Rendering (`plan_lines`) never prints a value
-that is secret on either side of the change.
+Values are opaque and compared with ==, so a world is generic in its value type: the
+loader (orgenv.selectors.reach.load_world) gives a `World[Ciphertext]`, and only
+`World.opened` turns it into a `World[str]` of plaintexts for the preview to compare (the
+comparison never leaves this module). Rendering never prints a value that is secret on
+either side of the change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from .rules import (
     PROJECT_SOURCE,
@@ -37,38 +39,70 @@ ADDED, REMOVED, CHANGED, SOURCE_CHANGED = "added", "removed", "changed", "source
 VALUE_CHANGED = "value changed"  # how a secret's change reads, everywhere
 
 
-class Entry(NamedTuple):
-    """A variable as a group or a project holds it."""
+V = TypeVar("V")  # what a world holds as values: Ciphertext as loaded, str once opened
+W = TypeVar("W")
 
-    value: Any
+
+class Entry(NamedTuple, Generic[V]):
+    """A variable as a group or a project holds it; `row` is (table, id) for a stored one."""
+
+    value: V
     is_secret: bool = False
+    row: tuple[str, int] | None = None
+
+
+def _opened(
+    variables: Mapping[str, Entry[V]], open_: Callable[[Entry[V]], W]
+) -> dict[str, Entry[W]]:
+    return {name: Entry(open_(e), e.is_secret, e.row) for name, e in variables.items()}
 
 
 @dataclass(frozen=True)
-class GroupState:
+class GroupState(Generic[V]):
     name: str
     priority: int = 0
     environment: str = ""
     access: str = REACH_SELECTED
     projects: frozenset[str] = frozenset()  # project slugs selected directly
     teams: frozenset[str] = frozenset()  # team slugs granted
-    variables: Mapping[str, Entry] = field(default_factory=dict)
+    variables: Mapping[str, Entry[V]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class ProjectState:
+class ProjectState(Generic[V]):
     slug: str
     environment: str = ""
     teams: frozenset[str] = frozenset()  # the teams the project is in
-    variables: Mapping[str, Entry] = field(default_factory=dict)
+    variables: Mapping[str, Entry[V]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class World:
+class World(Generic[V]):
     """One organization: projects by slug, groups by name."""
 
-    projects: Mapping[str, ProjectState]
-    groups: Mapping[str, GroupState]
+    projects: Mapping[str, ProjectState[V]]
+    groups: Mapping[str, GroupState[V]]
+
+    def opened(self, open_: Callable[[Entry[V]], W]) -> World[W]:
+        """The same world with every value replaced by `open_(entry)` (a decryption)."""
+        return World(
+            {
+                slug: ProjectState(p.slug, p.environment, p.teams, _opened(p.variables, open_))
+                for slug, p in self.projects.items()
+            },
+            {
+                name: GroupState(
+                    g.name,
+                    g.priority,
+                    g.environment,
+                    g.access,
+                    g.projects,
+                    g.teams,
+                    _opened(g.variables, open_),
+                )
+                for name, g in self.groups.items()
+            },
+        )
 
     def changed(self, change: Change) -> World:
         """The world after `change` (a renamed group is keyed by its old name in the change)."""

@@ -8,12 +8,14 @@ uses are standard library too).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import http.client
 import json
 import os
 import re
 import select
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -53,6 +55,8 @@ IDLE_SECONDS = 0.05
 # After the command exits, how long to wait for its output pipes to close: a background
 # process it left behind may hold them open forever.
 DRAIN_SECONDS = 2.0
+# How much of the command's output one read takes, and the room its pipes are given.
+PIPE_BYTES = 1 << 20
 
 EPILOG = f"""\
 exit codes of orgenv itself (run returns the command's exit code once it has started):
@@ -278,6 +282,18 @@ def render(fmt: str, environment: Environment) -> str:
 # --- run ----------------------------------------------------------------------------------
 
 
+def _widen(pipe: int | IO[str]) -> None:
+    """Give a pipe room for PIPE_BYTES (Linux; elsewhere, or above the system's limit, it
+    keeps its size): with the default 64 KiB, a fast writer and the masker take turns at
+    every 64 KiB, and each turn waits for the scheduler."""
+    try:
+        fd = pipe if isinstance(pipe, int) else pipe.fileno()
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def _pump(fd: int, masker: StreamMasker, out: BinaryIO, stop: threading.Event) -> None:
     """Copy a pipe to `out`, masked, as it arrives; see orgenv.runner.masking for what is held."""
     writable = True
@@ -301,7 +317,7 @@ def _pump(fd: int, masker: StreamMasker, out: BinaryIO, stop: threading.Event) -
                 if masker.holding:
                     write(masker.release_idle())
                 continue
-            data = os.read(fd, 65536)
+            data = os.read(fd, PIPE_BYTES)
             if not data:
                 break
             write(masker.feed(data))
@@ -361,10 +377,12 @@ def run_command(command: Sequence[str], environment: Environment, *, token: str)
         if pending:
             # Cancelled between the fetch and the start: do not start at all.
             return 128 + pending[0]
+        # Our own pipes, widened before the command can write a byte.
+        (out_read, out_write), (err_read, err_write) = os.pipe(), os.pipe()
+        for pipe in (out_write, err_write, sys.stdout, sys.stderr):
+            _widen(pipe)
         try:
-            process = subprocess.Popen(
-                list(command), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
+            process = subprocess.Popen(list(command), env=env, stdout=out_write, stderr=err_write)
         except FileNotFoundError:
             _error(f"{command[0]}: command not found.")
             return EXIT_NOT_FOUND
@@ -374,23 +392,20 @@ def run_command(command: Sequence[str], environment: Environment, *, token: str)
         except (OSError, ValueError) as error:
             _error(f"{command[0]}: cannot be started: {_one_line(str(error))}.")
             return EXIT_CANNOT_EXECUTE
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+            if process is None:
+                os.close(out_read)
+                os.close(err_read)
         for signum in pending:
             process.send_signal(signum)
 
         stop = threading.Event()
         pumps = [
-            threading.Thread(
-                target=_pump,
-                args=(os.dup(pipe.fileno()), StreamMasker(masker), out, stop),
-                daemon=True,
-            )
-            for pipe, out in (
-                (process.stdout, sys.stdout.buffer),
-                (process.stderr, sys.stderr.buffer),
-            )
+            threading.Thread(target=_pump, args=(fd, StreamMasker(masker), out, stop), daemon=True)
+            for fd, out in ((out_read, sys.stdout.buffer), (err_read, sys.stderr.buffer))
         ]
-        process.stdout.close()
-        process.stderr.close()
         for pump in pumps:
             pump.start()
         returncode = process.wait()

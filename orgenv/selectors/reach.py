@@ -2,8 +2,12 @@
 
 Five queries whatever the number of projects and groups (projects, groups, the two grant
 tables, the project-team links). Reach is decided by the same pure rule as resolution
-(orgenv.resolution.group_reach), so the grants view, the admin's group panels and the home
-page never disagree with what runners receive.
+(orgenv.resolution.group_reach), so the grants view, the admin's group panels, the home
+page, the impact preview and "why" never disagree with what runners receive.
+
+`load_world` adds the variables to it: an organization as the pure impact preview
+(orgenv.resolution.impact) and "why" see it, its values as stored (crypto.Ciphertext) until
+`opened` decrypts them for a comparison.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from datetime import datetime
 
 from django.db.models import Max
 
+from orgenv import crypto
+from orgenv.crypto import Ciphertext
 from orgenv.models import (
     AuditEvent,
     Organization,
     Project,
     ProjectVariable,
+    Team,
     Variable,
     VariableGroup,
 )
@@ -32,6 +39,8 @@ from orgenv.resolution import (
     group_source,
     resolve,
 )
+from orgenv.resolution.impact import Entry, GroupState, ProjectState, World
+from orgenv.resolution.why import Why, explain_name
 
 
 @dataclass(frozen=True)
@@ -205,3 +214,74 @@ def environment_counts(projects: Collection[Project]) -> dict[int, tuple[int, in
         resolution = resolve(layers, project_defs[project.id])
         counts[project.id] = (len(resolution.variables), len(resolution.secrets))
     return counts
+
+
+def _stored(
+    model: type[Variable | ProjectVariable], owner: str, organization: Organization
+) -> dict[int, dict[str, Entry[Ciphertext]]]:
+    """Every variable of the organization's groups (or projects), by owner id, sealed."""
+    table = model._meta.db_table
+    found: dict[int, dict[str, Entry[Ciphertext]]] = defaultdict(dict)
+    for row, owner_id, name, is_secret, token in model.objects.filter(
+        **{f"{owner}__organization": organization}
+    ).values_list("id", f"{owner}_id", "name", "is_secret", crypto.stored_token("value")):
+        found[owner_id][name] = Entry(Ciphertext(token), bool(is_secret), (table, row))
+    return found
+
+
+def load_world(organization: Organization) -> World[Ciphertext]:
+    """The organization for the impact preview and "why", nothing decrypted. Eight queries
+    whatever its size: the reach loader's five, its teams, the group and project variables."""
+    reach = load_reach([organization.pk])
+    teams = dict(Team.objects.filter(organization=organization).values_list("id", "slug"))
+    group_variables = _stored(Variable, "group", organization)
+    project_variables = _stored(ProjectVariable, "project", organization)
+    projects = {p.id: p.slug for p in reach.projects}
+    selected: dict[int, set[str]] = defaultdict(set)
+    for gid, pid in reach.selected:
+        selected[gid].add(projects[pid])
+    return World(
+        projects={
+            p.slug: ProjectState(
+                p.slug,
+                p.environment,
+                frozenset(teams[t] for t in reach.project_teams.get(p.id, ())),
+                project_variables[p.id],
+            )
+            for p in reach.projects
+        },
+        groups={
+            g.name: GroupState(
+                g.name,
+                g.priority,
+                g.environment,
+                g.access,
+                frozenset(selected[g.id]),
+                frozenset(teams[t] for t in reach.group_teams.get(g.id, ())),
+                group_variables[g.id],
+            )
+            for g in reach.groups
+        },
+    )
+
+
+def _open(entry: Entry[Ciphertext]) -> str:
+    table, row = entry.row or ("?", None)
+    try:
+        return crypto.decrypt(entry.value, table=table, row=row, cache=True)
+    except crypto.DecryptionError:
+        # Compared and shown as what it is, so that the change that repairs it can be made.
+        return crypto.Undecryptable(table, "value", row=row).describe()
+
+
+def opened(world: World[Ciphertext]) -> World[str]:
+    """The world with its values decrypted, for the impact preview to compare (the preview
+    never prints a secret); a value no key opens reads "cannot be decrypted (key missing)"."""
+    return world.opened(_open)
+
+
+def why_name(project: Project, name: str) -> Why:
+    """Why NAME reaches the project or not (orgenv.resolution.why), from the organization as
+    it is now; no value is decrypted."""
+    world = load_world(project.organization)
+    return explain_name(world, project.organization.slug, project.slug, name)

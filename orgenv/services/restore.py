@@ -6,7 +6,7 @@ Values move as stored. A history row's Fernet token is written to the live row a
 (crypto.Ciphertext) when the first key of FERNET_KEYS signed it; when another configured key
 did, it is re-encrypted with the first (crypto.rotate); when no configured key did, the
 restore refuses and names the rows. Which key signed a token is checked on its signature
-alone (Fernet.extract_timestamp), without decrypting it. Deciding whether a row changes
+alone (crypto.signer), without decrypting it. Deciding whether a row changes
 compares plaintexts in memory, never shown.
 
 Planning (`plan_group`, `plan_project`) reads; `restore_apply` writes exactly the plan.
@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -28,7 +26,7 @@ from orgenv import models as m
 from orgenv.models import Organization, Project, ProjectVariable, Team, Variable, VariableGroup
 from orgenv.resolution.impact import Change, Entry, GroupState, Impact, ProjectState, preview
 from orgenv.selectors.as_of import DELETED, project_row_as_of
-from orgenv.selectors.world import load_world
+from orgenv.selectors.reach import load_world, opened
 
 GROUP_FIELDS = ("name", "description", "environment", "priority", "access")
 
@@ -72,15 +70,11 @@ class RestorePlan:
 
 
 def _seal(token: str, where: str, refused: list[str]) -> crypto.Ciphertext | None:
-    keys = [Fernet(k.encode()) for k in settings.FERNET_KEYS]
-    for position, key in enumerate(keys):
-        try:
-            key.extract_timestamp(token.encode("ascii"))
-        except (InvalidToken, ValueError):
-            continue
-        return crypto.Ciphertext(token if position == 0 else crypto.rotate(token))
-    refused.append(where)
-    return None
+    position = crypto.signer(token)
+    if position is None:
+        refused.append(where)
+        return None
+    return crypto.Ciphertext(token if position == 0 else crypto.rotate(token))
 
 
 def _latest(rows: list[tuple]) -> dict[int, tuple]:
@@ -191,7 +185,7 @@ def plan_group(organization: Organization, name: str, when: datetime) -> Restore
     plan.variables = _stored_at(m.HistoricalVariable, "group_id", gid, when)
 
     group = VariableGroup.objects.filter(pk=gid).first()
-    world = load_world(organization)
+    world = opened(load_world(organization))
     target = GroupState(
         plan.fields["name"],
         plan.fields["priority"],
@@ -232,7 +226,7 @@ def plan_project(project: Project, when: datetime) -> RestorePlan:
     org = project.organization
     plan = RestorePlan(org, f"{org.slug}/{project.slug}", when, project=project)
     plan.variables = _stored_at(m.HistoricalProjectVariable, "project_id", project.pk, when)
-    world = load_world(org)
+    world = opened(load_world(org))
     current = world.projects[project.slug]
     plan.steps = _variable_steps(dict(current.variables), plan.variables)
     target = ProjectState(

@@ -1,7 +1,7 @@
 """Property: for random organizations and random changes, the pure preview computed from the
-organization as loaded (selectors.world) equals the difference between the real resolutions
-(selectors.layers, against the database) after and before the change is made through the
-services the admin and apply_config use."""
+organization as loaded (selectors.reach.load_world) equals the difference between the real
+resolutions (selectors.layers, against the database) after and before the change is made
+through the services the admin and apply_config use."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from orgenv.resolution.impact import (
     resolve_world,
 )
 from orgenv.selectors.layers import load_layers, reveal
-from orgenv.selectors.world import load_world
+from orgenv.selectors.reach import load_world, opened
 
 LABELS = st.sampled_from(["", "production", "staging"])
 TEAMS = ["ml", "ops"]
@@ -162,7 +162,7 @@ def test_preview_equals_the_difference_of_real_resolutions(case):
             for g in world.groups.values():
                 write_group(org, g, projects, teams)
 
-            loaded = load_world(org)
+            loaded = opened(load_world(org))
             before = resolve_all(org)
             # The loaded world resolves exactly as the database does, project by project.
             pure = resolve_world(loaded)

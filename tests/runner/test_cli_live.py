@@ -5,6 +5,7 @@ These run in `make test` on both databases; nothing here is skipped."""
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from orgenv.models import AuditEvent, Project, ProjectVariable
+from orgenv.runner.cli import PIPE_BYTES
 from orgenv.tokens import token_issue, token_revoke
 from tests.conftest import World, production_group
 from tests.runner.conftest import Result, cli_environment, run_cli
@@ -106,6 +108,19 @@ def test_run_masks_a_secret_the_command_prints(runner):
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"***\n"
     assert result.stderr == b""
+
+
+@pytest.mark.skipif(
+    not hasattr(fcntl, "F_GETPIPE_SZ")
+    or int(Path("/proc/sys/fs/pipe-max-size").read_text()) < PIPE_BYTES,
+    reason="pipes cannot be widened here (Linux, pipe-max-size of 1 MiB or more)",
+)
+def test_run_gives_the_command_pipes_of_a_mebibyte(runner):
+    # With 64 KiB pipes, a fast writer and the masker take turns every 64 KiB.
+    code = "import fcntl as f\nprint(f.fcntl(1, f.F_GETPIPE_SZ), f.fcntl(2, f.F_GETPIPE_SZ))"
+    result = runner.run("run", *python(code))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{PIPE_BYTES} {PIPE_BYTES}\n".encode()
 
 
 def test_run_masks_stderr_separately_and_the_encoded_forms(runner):

@@ -23,7 +23,7 @@ from orgenv.models import AuditEvent, Project
 from orgenv.resolution import Definition, Resolved
 from orgenv.selectors.as_of import AsOfError, find_project, layers_as_of, parse_when
 from orgenv.selectors.layers import ProjectLayers, load_layers, reveal
-from orgenv.selectors.world import why_name
+from orgenv.selectors.reach import why_name
 
 
 class Command(OrgenvCommand):
