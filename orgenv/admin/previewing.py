@@ -2,7 +2,7 @@
 
 Saving a group's page, a project's page, or pasting .env into a group runs the save for real
 inside a transaction, loads the organization before the first write and after the last one
-(orgenv.selectors.world), and compares the two resolutions (orgenv.resolution.impact):
+(orgenv.selectors.reach), and compares the two resolutions (orgenv.resolution.impact):
 
 - no project's environment changes: the transaction commits, as a plain save would, and the
   success message says so;
@@ -43,7 +43,7 @@ from django.utils.html import format_html
 from orgenv import access, crypto
 from orgenv.models import Organization
 from orgenv.resolution.impact import Impact, conflict_detail, difference, resolve_world
-from orgenv.selectors.world import load_world
+from orgenv.selectors.reach import load_world, opened
 
 # Posted by the preview page: its id, and which button (Confirm, or Back to the form).
 PREVIEW_ID, CONFIRM, BACK = "_impact_id", "_impact_confirm", "_impact_back"
@@ -105,12 +105,12 @@ class ImpactRun:
             raise PermissionDenied("This preview was made for another organization.")
         organization = Organization.objects.only("pk", "generation").get(pk=organization_id)
         self.organization_id, self.generation = organization.pk, organization.generation
-        self._before = resolve_world(load_world(organization))
+        self._before = resolve_world(opened(load_world(organization)))
 
     def end(self) -> None:
         if self._before is None:
             raise RuntimeError("ImpactRun.end() without begin(): the save was not measured")
-        after = resolve_world(load_world(Organization(pk=self.organization_id)))
+        after = resolve_world(opened(load_world(Organization(pk=self.organization_id))))
         self.impact = difference(self._before, after)
         shown = fingerprint_of(self.impact)
         confirmed = self.expected is not None and shown == self.expected and not self.changed

@@ -26,7 +26,7 @@ from orgenv.models import (
 )
 from orgenv.resolution.impact import difference, resolve_world
 from orgenv.selectors.layers import load_layers
-from orgenv.selectors.world import load_world
+from orgenv.selectors.reach import load_world, opened
 from tests.admin.test_groups import change_url, group_data
 from tests.conftest import make_group
 
@@ -133,7 +133,7 @@ def test_confirm_commits_exactly_what_was_previewed_with_a_normal_saves_records(
     client, world, prod
 ):
     client.force_login(world.alice)
-    then = resolve_world(load_world(world.acme))
+    then = resolve_world(opened(load_world(world.acme)))
     shown = preview(client, prod).context["preview"]
     variables, history, log, audit = written()
 
@@ -143,7 +143,7 @@ def test_confirm_commits_exactly_what_was_previewed_with_a_normal_saves_records(
     stored = {n: (v.value, v.is_secret) for n, v in rows(prod).items()}
     assert stored == {"A": ("2", False), "B": ("from-prod", False), "S": (NEW_SECRET, True)}
     # What projects now receive differs from before by exactly what the preview said.
-    now = resolve_world(load_world(world.acme))
+    now = resolve_world(opened(load_world(world.acme)))
     assert difference(then, now).lines() == shown.impact.lines()
     assert now["web"].variables["S"].value == NEW_SECRET
     # The same records as any save of the page: a history row per variable written (by
