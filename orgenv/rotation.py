@@ -17,7 +17,8 @@ newer value:
 - a first, read-only pass checks that every value is signed by a key of FERNET_KEYS (its
   HMAC, without decrypting: a fifth of the cost), so that a missing key stops the command
   before anything is written;
-- then each batch is read without a lock and written in its own short transaction, each row
+- then each batch is read without a lock and written in its own short transaction (which
+  first locks the batch's organizations, as every bulk writer does), each row
   with a conditional update (`WHERE pk = … AND value = <the token read>`, the whole batch in
   one statement): a value changed by an editor after the batch was read is not touched,
   and is read again and rotated in its new version.
@@ -44,7 +45,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from . import crypto
-from .models import AppServer
+from .access import ORGANIZATION_PATH
+from .models import AppServer, Organization
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +249,7 @@ def _rotate_batch(
         f"AND {table}.{column} = batch.column2"
     )
     with transaction.atomic(using=database), connections[database].cursor() as cursor:
+        _lock_organizations(model, [pk for pk, _, _ in todo])
         cursor.execute(update, params)
         written = cursor.rowcount
     if written == len(todo):
@@ -260,6 +263,23 @@ def _rotate_batch(
     rotated = sum(1 for pk, _, new in todo if now.get(pk) == new)
     fresh = [(pk, now[pk]) for pk, _, new in todo if pk in now and now[pk] != new]
     return rotated, current, fresh
+
+
+def _lock_organizations(model: type[Model], pks: list[int]) -> None:
+    """Lock the organizations of these definitions (FOR NO KEY UPDATE, in id order) before
+    writing them, as apply_config and import_env do. The generation triggers update the
+    organization after the rows: an UPDATE holding rows of an organization whose row an
+    apply holds, while the apply waits for those rows, would deadlock."""
+    path = ORGANIZATION_PATH.get(model)
+    if path is None:  # history tables: no triggers, no organization to wait for
+        return
+    owners = model._base_manager.filter(pk__in=pks).values(path)
+    list(
+        Organization.objects.select_for_update(no_key=True)
+        .filter(pk__in=owners)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
