@@ -2,10 +2,10 @@
 On demand only (not in make test); loopback only; bounded by --duration.
 
     .venv/bin/python bench/soak.py [--database sqlite|postgres|both] [--duration 60]
-                                   [--clients 4]
+                                   [--clients 4] [--pg-database orgenv_soak]
 
 For each database it creates a fresh one (a SQLite file in a temporary directory; the
-PostgreSQL database `orgenv_soak` at 127.0.0.1:5432, dropped and recreated), seeds it with
+PostgreSQL database --pg-database at 127.0.0.1:5432, dropped and recreated), seeds it with
 key K1 — a project reached by a group of 2,000 variables (`big`), two groups that define the
 same name with swapping priorities (`c1`, `c2`), a group of 1,000 imported variables, and
 100,000 audit events 400 days old — then serves it with gunicorn (2 workers x 2 threads,
@@ -340,6 +340,11 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--pg-database",
+        default=PG_DB,
+        help=f"PostgreSQL database to drop and recreate (default {PG_DB})",
+    )
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
@@ -358,9 +363,10 @@ def main() -> None:
             with psycopg.connect(
                 "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
             ) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{PG_DB}"')
-            ok &= soak("PostgreSQL", f"postgres://postgres@127.0.0.1:5432/{PG_DB}", args, workdir)
+                conn.execute(f'DROP DATABASE IF EXISTS "{args.pg_database}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{args.pg_database}"')
+            url = f"postgres://postgres@127.0.0.1:5432/{args.pg_database}"
+            ok &= soak("PostgreSQL", url, args, workdir)
     sys.exit(0 if ok else 1)
 
 

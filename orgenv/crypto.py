@@ -297,6 +297,14 @@ def rotated(token: str) -> str | None:
     return None
 
 
+def remember(token: str, plaintext: str, *, table: str, row: object) -> None:
+    """Keep the plaintext of a value just written as `token` to row `row` of `table`, as
+    decrypt(cache=True) would on reading it back: bulk writers (orgenv.services.definitions)
+    know it already, and their next reading of the row then decrypts nothing."""
+    key_ring()  # the cache belongs to the current keys
+    plaintexts.put((table, row), token, plaintext)
+
+
 def rotate(token: str) -> str:
     """Re-encrypt a token with the first key (decrypting with any)."""
     try:

@@ -17,7 +17,8 @@ newer value:
 - a first, read-only pass checks that every value is signed by a key of FERNET_KEYS (its
   HMAC, without decrypting: a fifth of the cost), so that a missing key stops the command
   before anything is written;
-- then each batch is read without a lock and written in its own short transaction, each row
+- then each batch is read without a lock and written in its own short transaction (which
+  first locks the batch's organizations, as every bulk writer does), each row
   with a conditional update (`WHERE pk = … AND value = <the token read>`, the whole batch in
   one statement): a value changed by an editor after the batch was read is not touched,
   and is read again and rotated in its new version.
@@ -46,7 +47,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from . import crypto
-from .models import AppServer
+from .access import ORGANIZATION_PATH
+from .models import AppServer, Organization
 from .selectors.statements import statement_cursor
 
 logger = logging.getLogger(__name__)
@@ -259,6 +261,7 @@ def _write(
         f"AND {table}.{column} = batch.column2"
     )
     with transaction.atomic(using=database), statement_cursor(database) as cursor:
+        _lock_organizations(model, [pk for pk, _, _ in todo])
         cursor.execute(update, params)
         written = cursor.rowcount
     if written == len(todo):
@@ -332,6 +335,23 @@ class _Writer:
 
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rotate-keys-writer")
+
+
+def _lock_organizations(model: type[Model], pks: list[int]) -> None:
+    """Lock the organizations of these definitions (FOR NO KEY UPDATE, in id order) before
+    writing them, as apply_config and import_env do. The generation triggers update the
+    organization after the rows: an UPDATE holding rows of an organization whose row an
+    apply holds, while the apply waits for those rows, would deadlock."""
+    path = ORGANIZATION_PATH.get(model)
+    if path is None:  # history tables: no triggers, no organization to wait for
+        return
+    owners = model._base_manager.filter(pk__in=pks).values(path)
+    list(
+        Organization.objects.select_for_update(no_key=True)
+        .filter(pk__in=owners)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:

@@ -1,21 +1,18 @@
-"""Applying a validated configuration: one transaction, through orgenv.services, counting
-what changed (never values), recording one audit event per organization that changed, and
-planning what it did to every project's effective environment (the impact preview: the
-organization is resolved before and after, inside the transaction, so a dry run that rolls
-back plans exactly what a real apply does)."""
+"""Applying a validated configuration: one short transaction, through orgenv.services,
+counting what changed (never values), recording one audit event per organization that
+changed, and planning what it did to every project's effective environment (the impact
+preview: the organization is resolved before and after, inside the transaction, so a dry run
+that rolls back plans exactly what a real apply does)."""
 
 from __future__ import annotations
 
-import functools
 import os
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import QuerySet
 
 from orgenv.audit import events as audit
 from orgenv.resolution.impact import Impact, difference, resolve_world
@@ -23,7 +20,16 @@ from orgenv.selectors.reach import load_world, opened
 
 from .. import services
 from ..hygiene.public_values import findings_of
-from ..models import AuditEvent, Organization, Project, Team
+from ..models import (
+    AuditEvent,
+    Organization,
+    Project,
+    ProjectVariable,
+    Team,
+    Variable,
+    VariableGroup,
+)
+from ..services import definitions
 from .validation import Config, OrganizationSpec, VariableSpec
 
 
@@ -99,51 +105,85 @@ def _summary_order(item: tuple[tuple[str, str], int]) -> tuple[int, int]:
     return THINGS.index(thing), OUTCOMES.index(outcome)
 
 
-@transaction.atomic
-def apply(config: Config, *, prune: bool = False) -> Summary:
-    """Make the database match a validated configuration, all or nothing."""
+class _DryRun(Exception):
+    """Rolls the write transaction back once its effect is planned."""
+
+
+def apply(config: Config, *, prune: bool = False, dry_run: bool = False) -> Summary:
+    """Make the database match a validated configuration, all or nothing; with dry_run, plan
+    the same change and roll it back.
+
+    Every value is validated and encrypted, and every stored value decrypted for comparison,
+    before the transaction opens; inside it, organizations, projects, teams, groups and
+    grants are written through orgenv.services and variables in bulk
+    (orgenv.services.definitions), so the organization row stays locked only for a short
+    write, however many variables change. The credential scan runs after it."""
     summary = Summary()
-    for spec in config.organizations:
-        counts = summary.counts.setdefault(spec.slug, Counter())
-        existing = Organization.objects.filter(slug=spec.slug).first()
-        before = resolve_world(opened(load_world(existing))) if existing else {}
-        organization = _Applier(spec, counts, prune, summary.warnings, config.filename).apply()
-        summary.plan[spec.slug] = difference(
-            before, resolve_world(opened(load_world(organization)))
-        )
-        detail = summary.as_detail(spec.slug)
-        if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
-            audit.record(
-                AuditEvent.Kind.CONFIG_APPLIED,
-                organization=organization,
-                detail={
-                    "file": os.path.basename(config.filename),
-                    "prune": prune,
-                    "counts": detail,
-                },
-            )
+    appliers = [_Applier(spec, summary, prune, config.filename) for spec in config.organizations]
+    try:
+        with transaction.atomic():
+            for applier in appliers:
+                applier.apply()
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    for applier in appliers:
+        summary.warnings += applier.warnings()
     return summary
 
 
 class _Applier:
     """One organization, in an order that keeps every guard satisfied on the way: pruned
     grants go first (a project relabelled next never meets a grant about to go), then
-    projects, teams and groups (grants need both ends), then variables."""
+    projects, teams and groups (grants need both ends), then variables.
+
+    Made before the transaction (validating, encrypting, decrypting what is stored);
+    `apply` runs inside it."""
 
     def __init__(
         self,
         spec: OrganizationSpec,
-        counts: Counter,
+        summary: Summary,
         prune: bool,
-        warnings: list[str],
         filename: str,
     ) -> None:
-        self.spec, self.counts, self.prune = spec, counts, prune
-        self.warnings, self.filename = warnings, filename
+        self.spec, self.summary, self.prune, self.filename = spec, summary, prune, filename
+        self.counts = summary.counts.setdefault(spec.slug, Counter())
         self.users = _users(spec)
+        self.plans: list[tuple[list[VariableSpec], definitions.Plan]] = []
+        existing = Organization.objects.filter(slug=spec.slug).first()
+        if existing is not None:
+            # Each stored value decrypted once, here: inside the transaction, reading the
+            # organization again finds them in crypto's cache of current plaintexts.
+            opened(load_world(existing))
+        self.project_variables = {
+            p.slug: self.definitions(ProjectVariable, p.variables)
+            for p in spec.projects
+            if p.variables is not None
+        }
+        self.group_variables = {
+            g.name: self.definitions(Variable, g.variables)
+            for g in spec.groups
+            if g.variables is not None
+        }
 
-    def apply(self) -> Organization:
+    def definitions(self, model: type, specs: list[VariableSpec]) -> definitions.Definitions:
+        # An absent `secret:` keeps an existing variable's flag: a file never silently turns
+        # a secret public.
+        return definitions.Definitions(
+            model,
+            [definitions.Wanted(v.name, v.value, v.secret) for v in specs],
+            prune=self.prune,
+        )
+
+    def apply(self) -> None:
         spec = self.spec
+        # Locked first, so that the plan's "before" is what this transaction changes.
+        existing = (
+            Organization.objects.select_for_update(no_key=True).filter(slug=spec.slug).first()
+        )
+        before = resolve_world(opened(load_world(existing))) if existing else {}
         fields = {"name": spec.name} if spec.name is not None else {}
         if spec.allow_loader_names is not None:
             fields["allow_loader_names"] = spec.allow_loader_names
@@ -161,7 +201,19 @@ class _Applier:
         self.apply_projects()
         self.apply_teams()
         self.apply_groups()
-        return self.org
+        after = resolve_world(opened(load_world(self.org)))
+        self.summary.plan[spec.slug] = difference(before, after)
+        detail = self.summary.as_detail(spec.slug)
+        if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
+            audit.record(
+                AuditEvent.Kind.CONFIG_APPLIED,
+                organization=self.org,
+                detail={
+                    "file": os.path.basename(self.filename),
+                    "prune": self.prune,
+                    "counts": detail,
+                },
+            )
 
     def prune_grants(self) -> None:
         groups = {g.name: g for g in self.org.groups.all()}
@@ -195,10 +247,7 @@ class _Applier:
                 self.counts["project members", "added"] += added
             if p.variables is not None:
                 self.set_variables(
-                    p.variables,
-                    "project variables",
-                    project.variables.all(),
-                    functools.partial(services.project_variable_set, project=project),
+                    self.project_variables[p.slug], p.variables, "project variables", project
                 )
 
     def apply_teams(self) -> None:
@@ -229,32 +278,32 @@ class _Applier:
             )
             self.counts["grants", "added"] += added
             if g.variables is not None:
-                self.set_variables(
-                    g.variables,
-                    "variables",
-                    group.variables.all(),
-                    functools.partial(services.variable_set, group=group),
-                )
+                self.set_variables(self.group_variables[g.name], g.variables, "variables", group)
 
     def set_variables(
-        self, specs: list[VariableSpec], thing: str, existing: QuerySet, setter: Callable
+        self,
+        wanted: definitions.Definitions,
+        specs: list[VariableSpec],
+        thing: str,
+        owner: Project | VariableGroup,
     ) -> None:
-        flags = dict(existing.values_list("name", "is_secret"))
-        for var in specs:
-            # An absent `secret:` keeps an existing variable's flag: a file never silently
-            # turns a secret public.
-            secret = var.secret if var.secret is not None else flags.get(var.name, False)
-            definition, outcome = setter(name=var.name, value=var.value, is_secret=secret)
-            self.counts[thing, outcome] += 1
-            for finding in findings_of([definition]):
-                self.warnings.append(
-                    f"{self.filename}:{var.line}: {var.name} is public but looks like a "
-                    f"credential ({finding.rules}); mark it secret: true."
+        plan = wanted.plan(owner, allow_loader_names=self.org.allow_loader_names)
+        definitions.write(plan)
+        for outcome, n in plan.counts.items():
+            self.counts[thing, outcome] += n
+        self.plans.append((specs, plan))
+
+    def warnings(self) -> list[str]:
+        """Public values of the file that look like credentials, in the file's order."""
+        found = []
+        for specs, plan in self.plans:
+            lines = {v.name: v.line for v in specs}
+            for finding in findings_of(plan.result):
+                found.append(
+                    f"{self.filename}:{lines[finding.name]}: {finding.name} is public but "
+                    f"looks like a credential ({finding.rules}); mark it secret: true."
                 )
-        if self.prune:
-            self.counts[thing, "deleted"] += services.definitions_prune(
-                queryset=existing, keep=[v.name for v in specs]
-            )
+        return found
 
 
 def _users(spec: OrganizationSpec) -> dict[str, Any]:

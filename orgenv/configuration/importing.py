@@ -5,8 +5,8 @@ the admin's Paste .env, so both accept and refuse exactly the same input.
   path (orgenv.validators), collecting every problem with its line; nothing is written.
 - `proposed_secret` says why a name or value looks secret (the admin pre-ticks those; the
   command warns about them), never quoting the value.
-- `variables_import` writes all entries or none, keeps an existing secret secret, and
-  records one audit event naming the variables (never a value).
+- `variables_import` writes all entries or none, in one short transaction, keeps an existing
+  secret secret, and records one audit event naming the variables (never a value).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from django.db import transaction
 from orgenv import services
 from orgenv.audit import events as audit
 from orgenv.configuration import dotenv
-from orgenv.models import AuditEvent, VariableGroup
+from orgenv.models import AuditEvent, Organization, Variable, VariableGroup
+from orgenv.services import definitions
 from orgenv.validators import (
     validate_loader_name,
     validate_variable_name,
@@ -94,7 +95,6 @@ def proposed_secret(name: str, value: str) -> str:
     return ""
 
 
-@transaction.atomic
 def variables_import(
     *,
     group: VariableGroup,
@@ -105,24 +105,39 @@ def variables_import(
 ) -> dict[str, list[str]]:
     """Create or update the group's variables from `entries`, all or nothing. New variables
     are secret when named in `secret` (or with all_secret); an existing secret stays secret.
-    Returns the names by outcome (created, updated, unchanged)."""
+    Returns the names by outcome (created, updated, unchanged).
+
+    Values are validated, encrypted and compared first; then one short transaction, holding
+    the organization row (FOR NO KEY UPDATE: resolutions go on), compares again with the
+    rows as they then are and writes them in bulk (orgenv.services.definitions)."""
     wanted_secret = set(secret)
-    flags = dict(group.variables.values_list("name", "is_secret"))
-    outcomes: dict[str, list[str]] = {
-        services.CREATED: [],
-        services.UPDATED: [],
-        services.UNCHANGED: [],
-    }
-    for entry in entries:
-        is_secret = all_secret or entry.name in wanted_secret or flags.get(entry.name, False)
-        _, outcome = services.variable_set(
-            group=group, name=entry.name, value=entry.value, is_secret=is_secret
+    wanted = definitions.Definitions(
+        Variable,
+        [
+            definitions.Wanted(
+                entry.name, entry.value, True if all_secret or entry.name in wanted_secret else None
+            )
+            for entry in entries
+        ],
+    )
+    wanted.rows(group)  # decrypts the stored values, outside the transaction
+    with transaction.atomic():
+        organization = (
+            Organization.objects.select_for_update(no_key=True)
+            .only("allow_loader_names")
+            .get(pk=group.organization_id)
         )
-        outcomes[outcome].append(entry.name)
-    for names in outcomes.values():
-        names.sort()
-    if outcomes[services.CREATED] or outcomes[services.UPDATED]:
-        audit.record(
-            AuditEvent.Kind.VARIABLES_IMPORTED, group=group, detail={"file": source, **outcomes}
-        )
+        plan = wanted.plan(group, allow_loader_names=organization.allow_loader_names)
+        definitions.write(plan)
+        outcomes = {
+            services.CREATED: sorted(d.name for d in plan.created),
+            services.UPDATED: sorted(d.name for d in plan.updated),
+            services.UNCHANGED: sorted(plan.unchanged),
+        }
+        if outcomes[services.CREATED] or outcomes[services.UPDATED]:
+            audit.record(
+                AuditEvent.Kind.VARIABLES_IMPORTED,
+                group=group,
+                detail={"file": source, **outcomes},
+            )
     return outcomes

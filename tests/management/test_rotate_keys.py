@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections
 from django.test import override_settings
 
 from orgenv import crypto, services
@@ -158,3 +160,57 @@ def test_an_editor_never_waits_for_more_than_one_batch(written_with_key_a, setti
     assert interleaving.runs >= 2 and max(interleaving.seconds) < 5
     settings.FERNET_KEYS = [KEY_B]
     assert Variable.objects.get(name="A").value == "edited"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: SQLite has one writer at a time"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_rotation_waits_for_an_import_instead_of_deadlocking_with_it(
+    written_with_key_a, settings, tmp_path
+):
+    """A rotation batch updated the rows first and the organization after (its generation,
+    by trigger); an import holds the organization first and then updates the rows. Met
+    halfway, they deadlocked and PostgreSQL aborted one. The rotation now locks the
+    organizations of its batch first, in the same order as the bulk writers."""
+    group = written_with_key_a
+    settings.FERNET_KEYS = [KEY_B, KEY_A]
+    env = tmp_path / "g.env"
+    env.write_text("A=a2\nB=b2\n")
+    rotation: list[BaseException | str] = []
+
+    def rotate_in_another_connection() -> None:
+        try:
+            rotation.append(rotate())
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            rotation.append(exc)
+        finally:
+            connections.close_all()
+
+    def another_connection_waits() -> bool:
+        with connections["default"].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0] > 0
+
+    def started(sql: str) -> bool:  # the import's transaction holds the organization
+        return connection.in_atomic_block and "FOR NO KEY UPDATE" in sql
+
+    thread = threading.Thread(target=rotate_in_another_connection)
+
+    def start_rotation() -> None:
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not another_connection_waits():
+            assert time.monotonic() < deadline, "the rotation never waited for the import"
+            time.sleep(0.05)
+
+    with between_statements(started, start_rotation, times=1) as interleaving:
+        call_command("import_env", "acme/g", str(env), stdout=io.StringIO())
+    thread.join(30)
+    assert interleaving.errors == []
+    assert len(rotation) == 1 and isinstance(rotation[0], str), rotation
+    settings.FERNET_KEYS = [KEY_B]  # everything readable with the new key alone
+    assert {v.name: v.value for v in group.variables.all()} == {"A": "a2", "B": "b2", "S": "s2"}

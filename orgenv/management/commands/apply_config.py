@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from ... import configuration
 from ...crypto import DecryptionError
 from ..base import OrgenvCommand, check_actor_administers
-
-
-class _DryRun(Exception):
-    pass
 
 
 class Command(OrgenvCommand):
@@ -53,22 +49,18 @@ class Command(OrgenvCommand):
             ) from None
         check_actor_administers([o.slug for o in config.organizations])
         try:
-            with transaction.atomic():
-                summary = configuration.apply(config, prune=prune)
-                if dry_run:
-                    raise _DryRun
-        except _DryRun:
-            self.stdout.write(f"Dry run of {file}: nothing was written. It would change:")
-            dry = True
+            summary = configuration.apply(config, prune=prune, dry_run=dry_run)
         except (ValidationError, IntegrityError, DecryptionError) as exc:
             # Validation read the database before writing; a model guard or constraint can
             # still refuse (a concurrent change, a value no key decrypts): all is rolled back.
             raise CommandError(
                 f"{file} was not applied (nothing was changed): {_reason(exc)}"
             ) from None
+        dry = dry_run
+        if dry:
+            self.stdout.write(f"Dry run of {file}: nothing was written. It would change:")
         else:
             self.stdout.write(f"Applied {file}{' with --prune' if prune else ''}.")
-            dry = False
         for line in summary.lines():
             self.stdout.write(f"  {line}")
         self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")

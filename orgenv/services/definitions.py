@@ -1,0 +1,290 @@
+"""Many definitions (variables of one group, or of one project) written at once, for
+`apply_config` and `import_env`, so that the write transaction stays short however many
+there are.
+
+- `Definitions(model, wanted)` does the slow part before any transaction: it validates every
+  wanted definition (the field rules of full_clean) and encrypts every value.
+- `plan(owner, …)` compares the wanted definitions with the owner's rows as they are. Each
+  stored value is decrypted once and remembered by its token, so planning first outside the
+  transaction (`rows`) does the work that planning again inside it, from the rows as they
+  then are, reuses: only a row changed in between is decrypted and compared again.
+- `write(plan)` writes in a constant number of statements per owner (a bulk insert, a bulk
+  update, a delete by ids, each in batches) and records every created, changed and deleted
+  row in history as `save()` and `delete()` would: the same row contents (the value as its
+  Fernet token, never plaintext), the same history user and change reason, and the same
+  `pre_create_historical_record` signal, so orgenv.audit.receivers attributes them. The
+  plaintexts written go to crypto's cache of current values, so that resolving the
+  organization after the write (the impact plan) decrypts nothing either.
+
+What a row becomes follows orgenv.services._upsert: a value of None keeps the current value,
+a secret flag of None keeps the current flag (new definitions are public), a new value
+clears "not a secret", an unchanged definition is not written and leaves no history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import router
+from django.utils import timezone
+from simple_history.signals import post_create_historical_record, pre_create_historical_record
+from simple_history.utils import get_change_reason_from_object
+
+from orgenv import crypto
+from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
+from orgenv.validators import is_loader_name, validate_loader_name
+
+D = TypeVar("D", Variable, ProjectVariable)
+
+# Rows per statement where the database takes that many parameters (SQLite's 999 caps
+# Django's batches lower).
+BATCH_SIZE = 500
+UPDATED_FIELDS = ["value", "is_secret", "not_a_secret", "updated_at"]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    name: str
+    value: str | None  # None: keep the current value (a new definition needs one)
+    is_secret: bool | None  # None: keep the current flag (a new definition is public)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A row as stored: its value as its token."""
+
+    id: int
+    name: str
+    token: str
+    is_secret: bool
+    not_a_secret: bool
+
+
+@dataclass
+class Plan(Generic[D]):
+    model: type[D]
+    created: list[D] = field(default_factory=list)
+    updated: list[D] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[D] = field(default_factory=list)
+    # Every wanted definition as it is after the write, its value in plaintext, for the
+    # credential scan (orgenv.hygiene.public_values.findings_of); never saved.
+    result: list[D] = field(default_factory=list)
+    plaintexts: dict[str, Any] = field(default_factory=dict, repr=False)  # token → plaintext
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "deleted": len(self.deleted),
+        }
+
+
+def _owner_field(model: type[Variable | ProjectVariable]) -> str:
+    return "group" if model is Variable else "project"
+
+
+class Definitions(Generic[D]):
+    """The wanted definitions of one group or project, validated and encrypted (outside any
+    transaction)."""
+
+    def __init__(self, model: type[D], wanted: Iterable[Wanted], *, prune: bool = False) -> None:
+        self.model = model
+        self.owner = _owner_field(model)
+        self.table = model._meta.db_table
+        self.wanted = list(wanted)
+        self.prune = prune
+        self.plaintexts: dict[str, Any] = {}  # token → plaintext (or Undecryptable)
+        errors: list[str] = []
+        for wanted_one in self.wanted:
+            candidate = model(
+                name=wanted_one.name,
+                value="" if wanted_one.value is None else wanted_one.value,
+                is_secret=bool(wanted_one.is_secret),
+            )
+            exclude = [self.owner] if wanted_one.value is not None else [self.owner, "value"]
+            try:
+                candidate.clean_fields(exclude=exclude)
+            except ValidationError as error:
+                errors += [
+                    f"{wanted_one.name} ({field}): {message}"
+                    for field, messages in error.message_dict.items()
+                    for message in messages
+                ]
+        if errors:
+            raise ValidationError(errors)
+        # Encrypted here, once each, so that no encryption happens inside the transaction.
+        self.sealed = {
+            w.name: crypto.Ciphertext(crypto.encrypt(w.value))
+            for w in self.wanted
+            if w.value is not None
+        }
+        for w in self.wanted:
+            if w.value is not None:
+                self.plaintexts[self.sealed[w.name]] = w.value
+
+    def rows(self, owner: VariableGroup | Project | None) -> list[Stored]:
+        """The owner's rows as stored now (one query), each token decrypted once."""
+        if owner is None or owner.pk is None:
+            return []
+        rows = [
+            Stored(*row)
+            for row in self.model._default_manager.filter(**{self.owner: owner})
+            .order_by("pk")
+            .values_list("id", "name", crypto.stored_token("value"), "is_secret", "not_a_secret")
+        ]
+        for row in rows:
+            if row.token not in self.plaintexts:
+                try:
+                    plaintext: Any = crypto.decrypt(
+                        row.token, table=self.table, row=row.id, cache=True
+                    )
+                except crypto.DecryptionError:
+                    # Equal to nothing: any new value replaces it; kept, it stays as stored.
+                    plaintext = crypto.Undecryptable(self.table, "value", row.token, row.id)
+                self.plaintexts[row.token] = plaintext
+        return rows
+
+    def plan(self, owner: VariableGroup | Project, *, allow_loader_names: bool) -> Plan[D]:
+        """What writing the wanted definitions into `owner` changes, from its rows as they are
+        now. Raises ValidationError as full_clean would (with the organization's rule for
+        runner-loader names: `allow_loader_names`)."""
+        stored = {row.name: row for row in self.rows(owner)}
+        plan: Plan[D] = Plan(self.model, plaintexts=self.plaintexts)
+        now = timezone.now()
+        for wanted in self.wanted:
+            if is_loader_name(wanted.name):
+                try:
+                    validate_loader_name(wanted.name, allowed=allow_loader_names)
+                except ValidationError as error:
+                    raise ValidationError({"name": error.messages}) from None
+            row = stored.pop(wanted.name, None)
+            if row is None:
+                if wanted.value is None:
+                    raise ValidationError({"value": "A value is required (it may be empty text)."})
+                definition = self._definition(
+                    owner, None, wanted.name, self.sealed[wanted.name], bool(wanted.is_secret)
+                )
+                definition.updated_at = now
+                plan.created.append(definition)
+                self._result(plan, definition, wanted.value)
+                continue
+            current = self.plaintexts[row.token]
+            is_secret = row.is_secret if wanted.is_secret is None else wanted.is_secret
+            value_changed = wanted.value is not None and current != wanted.value
+            if not value_changed and is_secret == row.is_secret:
+                plan.unchanged.append(wanted.name)
+                self._result(plan, self._definition(owner, row, row.name), current)
+                continue
+            token = self.sealed[wanted.name] if value_changed else crypto.Ciphertext(row.token)
+            definition = self._definition(owner, row, row.name, token, is_secret)
+            # "Not a secret" acknowledged one value; a new value has to be judged again.
+            definition.not_a_secret = False if value_changed else row.not_a_secret
+            definition.updated_at = now
+            plan.updated.append(definition)
+            self._result(plan, definition, wanted.value if value_changed else current)
+        if self.prune:
+            plan.deleted = [self._definition(owner, row, row.name) for row in stored.values()]
+        return plan
+
+    def _definition(
+        self,
+        owner: Any,
+        row: Stored | None,
+        name: str,
+        token: crypto.Ciphertext | None = None,
+        is_secret: bool | None = None,
+    ) -> D:
+        """An instance holding the value as its token: saved or copied to history as is."""
+        definition = self.model(**{self.owner: owner}, name=name)
+        if row is not None:
+            definition.pk = row.id
+            definition.value = crypto.Ciphertext(row.token)
+            definition.is_secret = row.is_secret
+            definition.not_a_secret = row.not_a_secret
+        if token is not None:
+            definition.value = token
+        if is_secret is not None:
+            definition.is_secret = is_secret
+        return definition
+
+    def _result(self, plan: Plan[D], definition: D, plaintext: Any) -> None:
+        if not isinstance(plaintext, str):
+            return  # a value no key decrypts: nothing to scan
+        result = self.model(
+            **{self.owner: getattr(definition, self.owner)},
+            name=definition.name,
+            is_secret=definition.is_secret,
+            not_a_secret=definition.not_a_secret,
+        )
+        result.value = plaintext
+        plan.result.append(result)
+
+
+def write(plan: Plan) -> None:
+    """Write the plan (inside the caller's transaction) and its history rows."""
+    model = plan.model
+    manager = model._default_manager
+    if plan.deleted:
+        ids = [d.pk for d in plan.deleted]
+        # No per-row signals or collector: nothing references a definition, and the
+        # history rows are written below.
+        using = router.db_for_write(model)
+        for start in range(0, len(ids), BATCH_SIZE):
+            manager.filter(pk__in=ids[start : start + BATCH_SIZE])._raw_delete(using)
+        history_record(model, plan.deleted, "-")
+    if plan.created:
+        manager.bulk_create(plan.created, batch_size=BATCH_SIZE)
+        history_record(model, plan.created, "+")
+    if plan.updated:
+        manager.bulk_update(plan.updated, UPDATED_FIELDS, batch_size=BATCH_SIZE)
+        history_record(model, plan.updated, "~")
+    table = model._meta.db_table
+    for definition in plan.created + plan.updated:
+        plaintext = plan.plaintexts.get(definition.value)
+        if isinstance(plaintext, str):
+            crypto.remember(definition.value, plaintext, table=table, row=definition.pk)
+
+
+def history_record(model: type[Any], instances: list[Any], history_type: str) -> None:
+    """History rows for instances saved ("+", "~") or deleted ("-") in bulk, made as
+    simple-history makes them for one save (HistoricalRecords.create_historical_record)."""
+    history = model.history.model
+    now = timezone.now()
+    rows = []
+    for instance in instances:
+        user = history.get_default_history_user(instance)
+        reason = get_change_reason_from_object(instance)
+        row = history(
+            history_date=now,
+            history_type=history_type,
+            history_user=user,
+            history_change_reason=reason,
+            **{f.attname: getattr(instance, f.attname) for f in history.tracked_fields},
+        )
+        pre_create_historical_record.send(
+            sender=history,
+            instance=instance,
+            history_date=now,
+            history_user=user,
+            history_change_reason=reason,
+            history_instance=row,
+            using=None,
+        )
+        rows.append(row)
+    history.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    for instance, row in zip(instances, rows, strict=True):
+        post_create_historical_record.send(
+            sender=history,
+            instance=instance,
+            history_instance=row,
+            history_date=now,
+            history_user=row.history_user,
+            history_change_reason=row.history_change_reason,
+            using=None,
+        )
