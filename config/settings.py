@@ -101,6 +101,9 @@ MIDDLEWARE = [
     "orgenv.api.unavailable.BackendUnavailableMiddleware",
     # Records this server's key ring for rotate_keys (orgenv.rotation).
     "orgenv.rotation.Heartbeat",
+    # GET /api/v1/environment, the runners' hot path, answered here: the middleware below is
+    # for pages (orgenv.api.runner).
+    "orgenv.api.runner.RunnerEndpoint",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,10 +158,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    # Keep server connections open between requests: opening one costs a PostgreSQL backend
-    # process per request otherwise. `?conn_max_age=N` in DATABASE_URL overrides it.
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # psycopg prepares a statement only with a threshold set, and Django leaves it None; its
+    # own queries bind on the client and are never prepared either way. With one, the few raw
+    # statements of the runner's hot path are prepared on their first use on a connection
+    # (orgenv.selectors.statements). `?prepare_threshold=off` in DATABASE_URL turns that off
+    # (PgBouncer before 1.21 in transaction mode).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _threshold = str(_options.get("prepare_threshold", 5)).strip().lower()
+    _options["prepare_threshold"] = None if _threshold in ("", "none", "off") else int(_threshold)
+# Keep connections open between requests: opening one costs a PostgreSQL backend process per
+# request otherwise, and on SQLite the connection set-up (WAL pragma, functions) and the
+# checkpoint on close cost more than the runner's whole request (bench/resolve.py).
+# `?conn_max_age=N` in DATABASE_URL overrides it.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://orgenv")}

@@ -11,6 +11,7 @@ fields turn it into a `DecryptionError` naming the table, the column and the row
 
 from __future__ import annotations
 
+import base64
 import sys
 import threading
 from collections import OrderedDict
@@ -144,28 +145,32 @@ class PlaintextCache:
     and the new plaintext replaces the old one, so a superseded value does not linger in
     memory. Least recently used entries go first once `max_bytes` (DECRYPTION_CACHE_BYTES)
     is reached; a value bigger than the whole budget is not cached.
+
+    `answers` is a second one, for the runner endpoint's rendered answers: one entry per
+    project and format, checked against the answer's ETag (the fingerprint of the stored
+    rows), so a new state replaces the old answer as a new token replaces a value.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, object], tuple[str, str, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], tuple[str, str, int]] = OrderedDict()
         self.bytes = 0
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[str, object], token: str) -> str | None:
+    def get(self, key: tuple[object, ...], token: str, *, count_miss: bool = True) -> str | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != token:
-                self.misses += 1
+                self.misses += count_miss
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
             return entry[1]
 
-    def put(self, key: tuple[str, object], token: str, plaintext: str) -> None:
+    def put(self, key: tuple[object, ...], token: str, plaintext: str) -> None:
         size = sys.getsizeof(token) + sys.getsizeof(plaintext)
         limit = settings.DECRYPTION_CACHE_BYTES
         with self._lock:
@@ -187,6 +192,7 @@ class PlaintextCache:
 
 
 plaintexts = PlaintextCache()
+answers = PlaintextCache()
 
 
 def _current_ring() -> tuple[tuple[str, ...], MultiFernet, tuple[Fernet, ...]]:
@@ -203,6 +209,7 @@ def _current_ring() -> tuple[tuple[str, ...], MultiFernet, tuple[Fernet, ...]]:
             fernets = tuple(Fernet(k.encode()) for k in keys)
             _ring = (keys, MultiFernet(fernets), fernets)
             plaintexts.clear()  # nothing decrypted under another key ring survives it
+            answers.clear()
         return _ring
 
 
@@ -211,12 +218,14 @@ def key_ring() -> MultiFernet:
     return _current_ring()[1]
 
 
-def signer(token: str) -> int | None:
+def signer(token: str, *, old_first: bool = False) -> int | None:
     """The position in FERNET_KEYS of the key that wrote `token` (0: the first, current
     key), or None when no configured key did. Decided on the token's signature alone
-    (Fernet.extract_timestamp checks the HMAC), without decrypting it."""
+    (Fernet.extract_timestamp checks the HMAC), without decrypting it. `old_first` tries the
+    other keys before the first (rotate_keys: most values are under an old key then)."""
     data = token.encode("ascii", "replace")
-    for position, key in enumerate(_current_ring()[2]):
+    keys = list(enumerate(_current_ring()[2]))
+    for position, key in keys[1:] + keys[:1] if old_first else keys:
         try:
             key.extract_timestamp(data)
         except InvalidToken:
@@ -232,6 +241,7 @@ def _reset_on_setting_change(*, setting: str, **kwargs: object) -> None:
         with _lock:
             _ring = None
             plaintexts.clear()
+            answers.clear()
 
 
 def encrypt(plaintext: str) -> str:
@@ -259,6 +269,32 @@ def decrypt(
     if cache:
         plaintexts.put(key, token, plaintext)
     return plaintext
+
+
+def rotated(token: str) -> str | None:
+    """`token` re-encrypted with the first key of FERNET_KEYS, its timestamp kept (as
+    MultiFernet.rotate does); None when the first key wrote it (as `signer` says). For
+    rotate_keys, which has checked every value beforehand and finds most of them under an
+    old key: those are tried first, so that a value to rotate costs one signature check
+    rather than three. DecryptionError when no key decrypts it."""
+    first, *others = _current_ring()[2]
+    data = token.encode("ascii", "replace")
+    for key in others:
+        try:
+            plaintext = key.decrypt(data)
+        except InvalidToken:
+            continue
+        # Bytes 1-8 of a Fernet token: its timestamp, authenticated by the decryption above.
+        timestamp = int.from_bytes(base64.urlsafe_b64decode(data)[1:9], "big")
+        return first.encrypt_at_time(plaintext, timestamp).decode("ascii")
+    try:
+        first.extract_timestamp(data)
+    except InvalidToken:
+        raise DecryptionError(
+            "A stored value cannot be decrypted with any key in FERNET_KEYS; "
+            "add the key it was written with before rotating."
+        ) from None
+    return None
 
 
 def remember(token: str, plaintext: str, *, table: str, row: object) -> None:

@@ -34,21 +34,23 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError, router, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router, transaction
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from . import crypto
 from .access import ORGANIZATION_PATH
-from .crypto import Ciphertext
 from .models import AppServer, Organization
-from .services.bulk import let_others_write, rows_update
+from .selectors.statements import statement_cursor
+from .services.bulk import let_others_write
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +213,8 @@ def check_all(*, batch_size: int = BATCH_SIZE) -> None:
     for model, name in encrypted_columns():
         for batch in _batches(model, name, batch_size):
             for pk, token in batch:
-                if crypto.signer(token) is None:
+                # The old keys first: before a rotation, most values are under one of them.
+                if crypto.signer(token, old_first=True) is None:
                     raise RotationError(
                         f"Cannot decrypt {_where(model, name)} (row id={pk}) with any key in "
                         "FERNET_KEYS: add the key it was written with (or overwrite or delete "
@@ -219,34 +222,51 @@ def check_all(*, batch_size: int = BATCH_SIZE) -> None:
                     )
 
 
-def _rotate_batch(
-    model: type[Model], name: str, batch: list[tuple[int, str]]
-) -> tuple[int, int, list[tuple[int, str]]]:
-    """Rotate one batch in one short transaction; return (rotated, current, changed rows)."""
+def _rotations(batch: list[tuple[int, str]]) -> tuple[list[tuple[int, str, str]], int]:
+    """(pk, token read, new token) of the rows not yet under the first key, and how many
+    are; Fernet's work, outside any transaction."""
     todo = []
     current = 0
     for pk, token in batch:
-        if crypto.signer(token) == 0:  # written with the first key: nothing to do
+        rotated = crypto.rotated(token)
+        if rotated is None:  # written with the first key: nothing to do
             current += 1
         else:
-            todo.append((pk, token, crypto.rotate(token)))  # outside the transaction
-    if not todo:
-        return 0, current, []
+            todo.append((pk, token, rotated))
+    return todo, current
+
+
+def _write(
+    model: type[Model], name: str, todo: list[tuple[int, str, str]]
+) -> tuple[int, list[tuple[int, str]]]:
+    """Write one batch in one short transaction; return (rotated, rows changed meanwhile)."""
     manager = model._base_manager
     database = router.db_for_write(model)
+    connection = connections[database]
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(model._meta.get_field(name).column)
     # One statement for the batch (PostgreSQL's triggers then run once, not per row), and
     # only where the row still holds the token we read: never write back an old value.
-    with transaction.atomic(using=database):
+    if connection.vendor == "postgresql":
+        # Three array parameters rather than thousands of placeholders to parse, bound on
+        # the server in binary (quoting 6,000 strings as array text cost as much as the
+        # statement) by a prepared statement.
+        batch = "unnest(%b::bigint[], %b::text[], %b::text[]) AS batch(column1, column2, column3)"
+        params = [list(column) for column in zip(*todo, strict=True)]
+    else:  # SQLite names the columns of VALUES column1, column2, column3
+        batch = "(VALUES " + ", ".join(["(%s, %s, %s)"] * len(todo)) + ") AS batch"
+        params = [value for row in todo for value in row]
+    update = (
+        f"UPDATE {table} SET {column} = batch.column3 FROM {batch} "
+        f"WHERE {table}.{quote(model._meta.pk.column)} = batch.column1 "
+        f"AND {table}.{column} = batch.column2"
+    )
+    with transaction.atomic(using=database), statement_cursor(database) as cursor:
         _lock_organizations(model, [pk for pk, _, _ in todo])
-        written = rows_update(
-            model,
-            match=[model._meta.pk.name, name],
-            assign=[name],
-            rows=[(pk, Ciphertext(old), Ciphertext(new)) for pk, old, new in todo],
-            batch_size=len(todo),
-        )
+        cursor.execute(update, params)
+        written = cursor.rowcount
     if written == len(todo):
-        return written, current, []
+        return written, []
     # Some rows changed under us: those that do not hold our new token are read again.
     now = dict(
         manager.filter(pk__in=[pk for pk, _, _ in todo], **{f"{name}__isnull": False})
@@ -255,7 +275,69 @@ def _rotate_batch(
     )
     rotated = sum(1 for pk, _, new in todo if now.get(pk) == new)
     fresh = [(pk, now[pk]) for pk, _, new in todo if pk in now and now[pk] != new]
-    return rotated, current, fresh
+    return rotated, fresh
+
+
+@dataclass
+class _Outcome:
+    rotated: int = 0
+    current: int = 0  # found under the first key when read again
+    raced: int = 0
+    left: list[int] = field(default_factory=list)
+
+
+def _rotate_rows(model: type[Model], name: str, todo: list[tuple[int, str, str]]) -> _Outcome:
+    """Write `todo`; rows an editor changed meanwhile are read, rotated and written again,
+    up to MAX_ATTEMPTS writes in all."""
+    outcome = _Outcome()
+    fresh: list[tuple[int, str]] = []
+    for _attempt in range(MAX_ATTEMPTS):
+        done, fresh = _write(model, name, todo) if todo else (0, [])
+        if todo:
+            let_others_write(router.db_for_write(model))
+        outcome.rotated += done
+        if not fresh:
+            return outcome
+        outcome.raced += len(fresh)
+        todo, current = _rotations(fresh)
+        outcome.current += current
+    outcome.left = [pk for pk, _ in fresh]
+    return outcome
+
+
+class _Writer:
+    """Writes the batches while the next one is read and re-encrypted: one thread, with its
+    own database connection, one batch at a time, so that the database's work on a batch
+    overlaps Fernet's on the next. Inside a caller's transaction (tests), whose rows another
+    connection cannot see, it writes in place."""
+
+    def __init__(self) -> None:
+        self.pool = None if connections[DEFAULT_DB_ALIAS].in_atomic_block else _pool()
+        self.pending: tuple[Future, Callable[[_Outcome], None]] | None = None
+
+    def submit(self, work: Callable[[], _Outcome], done: Callable[[_Outcome], None]) -> None:
+        if self.pool is None:
+            done(work())
+            return
+        self.wait()
+        self.pending = (self.pool.submit(work), done)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            (future, done), self.pending = self.pending, None
+            done(future.result())
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.submit(connections.close_all).result()
+                self.pool.shutdown()
+
+
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rotate-keys-writer")
 
 
 def _lock_organizations(model: type[Model], pks: list[int]) -> None:
@@ -285,21 +367,22 @@ def rotate_all(*, batch_size: int = BATCH_SIZE) -> RotationReport:
     check_servers()
     check_all(batch_size=batch_size)
     report = RotationReport()
-    for model, name in encrypted_columns():
-        where = _where(model, name)
-        rotated = 0
-        for batch in _batches(model, name, batch_size):
-            for _attempt in range(MAX_ATTEMPTS):
-                done, current, batch = _rotate_batch(model, name, batch)
-                rotated += done
+    writer = _Writer()
+    try:
+        for model, name in encrypted_columns():
+            where = _where(model, name)
+
+            def done(outcome: _Outcome, where: str = where) -> None:
+                if outcome.rotated:
+                    report.rotated[where] = report.rotated.get(where, 0) + outcome.rotated
+                report.current += outcome.current
+                report.raced += outcome.raced
+                report.left += [f"{where} (row id={pk})" for pk in outcome.left]
+
+            for batch in _batches(model, name, batch_size):
+                todo, current = _rotations(batch)
                 report.current += current
-                if done or batch:
-                    let_others_write(router.db_for_write(model))
-                if not batch:
-                    break
-                report.raced += len(batch)
-            else:
-                report.left += [f"{where} (row id={pk})" for pk, _ in batch]
-        if rotated:
-            report.rotated[where] = rotated
+                writer.submit(partial(_rotate_rows, model, name, todo), done)
+    finally:
+        writer.close()
     return report

@@ -110,3 +110,18 @@ def production_group(
         variables=variables,
         secrets=secrets,
     )
+
+
+def confirmed(client, response):
+    """The answer to an admin save, through its impact preview when one is shown: Confirm
+    pressed, as the admin does after reading it (orgenv.admin.previewing). Any other answer
+    (a redirect, a form with errors) is returned as it is."""
+    from orgenv.admin.previewing import CONFIRM, PREVIEW_ID
+
+    preview = response.context.get("preview") if response.context is not None else None
+    if response.status_code != 200 or preview is None:
+        return response
+    return client.post(
+        response.wsgi_request.get_full_path(),
+        {PREVIEW_ID: preview.preview_id, CONFIRM: "Confirm and save"},
+    )

@@ -13,7 +13,7 @@ from django.db import connection
 
 from orgenv import crypto
 from orgenv.models import ProjectVariable, Variable
-from tests.conftest import make_group
+from tests.conftest import confirmed, make_group
 
 NOTE = crypto.UNDECRYPTABLE
 
@@ -72,6 +72,7 @@ def test_the_admin_overwrites_it_without_its_plaintext(client, world, broken):
         f"/admin/orgenv/variable/{pk}/change/",
         {"group": broken.pk, "name": "LOST", "value": "replaced", "_save": "Save"},
     )
+    response = confirmed(client, response)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert lost().value == "replaced"
 
@@ -83,6 +84,7 @@ def test_saving_its_page_blank_keeps_the_stored_token(client, world, broken):
         f"/admin/orgenv/variable/{pk}/change/",
         {"group": broken.pk, "name": "LOST", "value": "", "is_secret": "on", "_save": "Save"},
     )
+    response = confirmed(client, response)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert lost().is_secret and isinstance(lost().value, crypto.Undecryptable)
 

@@ -23,6 +23,7 @@ from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
 from .forms import DefinitionForm, GroupForm
 from .panels import group_panels
 from .pasting import paste_view
+from .previewing import PreviewsImpact
 from .scanning import WarnsAboutPublicValues
 from .widgets import GuardedPicker, Picker
 
@@ -37,7 +38,7 @@ class VariableInline(OrgScopedInline):
 
 
 @admin.register(VariableGroup)
-class VariableGroupAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableGroupAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
     form = GroupForm
     workspace_tab = "variables"
     list_display = (
@@ -174,7 +175,7 @@ def _team_label(team: Team) -> str:
 
 
 @admin.register(Variable)
-class VariableAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
     """Every variable of every group, for finding a name; values stay on the change page."""
 
     form = DefinitionForm

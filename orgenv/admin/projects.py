@@ -19,6 +19,7 @@ from orgenv.models import Project, ProjectVariable, Team, VariableGroup
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
 from .forms import DefinitionForm, ProjectForm
 from .panels import effective_environment
+from .previewing import PreviewsImpact
 from .scanning import WarnsAboutPublicValues
 from .widgets import Picker
 
@@ -32,7 +33,7 @@ class ProjectVariableInline(OrgScopedInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
+class ProjectAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
     form = ProjectForm
     workspace_tab = "projects"
     list_display = ("slug", "name", "organization", "environment")
@@ -109,7 +110,7 @@ class ProjectAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
 
 
 @admin.register(ProjectVariable)
-class ProjectVariableAdmin(WarnsAboutPublicValues, OrgScopedAdmin):
+class ProjectVariableAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
     """Every project variable, for finding a name; values stay on the change page."""
 
     form = DefinitionForm

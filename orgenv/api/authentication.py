@@ -12,10 +12,11 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, transaction
+from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from rest_framework import exceptions, status
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, exceptions, status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -54,7 +55,11 @@ EXPOSED_DETAIL = (
 
 
 def record_denied(
-    request: Request, reason: str, *, prefix: str = "", token: ProjectToken | None = None
+    request: HttpRequest | Request,
+    reason: str,
+    *,
+    prefix: str = "",
+    token: ProjectToken | None = None,
 ) -> None:
     """One RESOLUTION_DENIED event: prefix when parseable, reason, address, user agent."""
     try:
@@ -72,70 +77,86 @@ def record_denied(
         logger.exception("Could not record a rejected token (%s, %s)", prefix or "-", reason)
 
 
+def authenticate_header() -> str:
+    return 'Bearer realm="orgenv"'
+
+
+def authenticate_runner(request: HttpRequest | Request) -> ProjectToken | None:
+    """The runner's token, None when none was sent (a 401 that is not counted as a failure),
+    or an APIException: 400 for a token in the query string (a valid one is revoked), 401
+    saying why a token was rejected (recorded as RESOLUTION_DENIED and counted against the
+    client address), 429 for an address over its failures (AuthFailureThrottle). The DRF
+    authenticator and the runner endpoint's lean view (orgenv.api.runner) share it."""
+    in_query = any(name in request.GET for name in QUERY_STRING_NAMES)
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header and not in_query:
+        return None  # 401 with WWW-Authenticate, not counted as a failure
+    failures = AuthFailureThrottle()
+    wait = failures.blocked(request)
+    if wait is not None:
+        raise exceptions.Throttled(wait)
+    if in_query:
+        _fail(request, failures, "query_string")
+        if _revoke_exposed(request):
+            raise TokenInQueryString(EXPOSED_DETAIL)
+        raise TokenInQueryString()
+
+    # As DRF's get_authorization_header reads it: the header's bytes (latin-1).
+    header_bytes = header.encode(HTTP_HEADER_ENCODING) if isinstance(header, str) else header
+    scheme, _, raw = header_bytes.partition(b" ")
+    raw = raw.strip()
+    if scheme.lower() != b"bearer" or not raw:
+        _fail(request, failures, TokenRejected.MALFORMED)
+        raise exceptions.AuthenticationFailed(
+            "Use 'Authorization: Bearer <token>' with a project token."
+        )
+    try:
+        return token_authenticate(raw.decode("ascii"))
+    except UnicodeDecodeError:
+        _fail(request, failures, TokenRejected.MALFORMED)
+        raise exceptions.AuthenticationFailed(MESSAGES[TokenRejected.MALFORMED]) from None
+    except TokenRejected as rejected:
+        _fail(request, failures, rejected.reason, rejected.prefix, rejected.token)
+        raise exceptions.AuthenticationFailed(MESSAGES[rejected.reason]) from None
+
+
+def _revoke_exposed(request: HttpRequest | Request) -> bool:
+    """A valid token sent in a URL is already in somebody's logs: revoke it now, as a
+    leaked credential, rather than wait for someone to find it there."""
+    exposed = False
+    for name in QUERY_STRING_NAMES:
+        try:
+            token = token_authenticate(request.GET.get(name, ""))
+        except TokenRejected:
+            continue
+        with acting_as(f"token:{token.prefix}"):
+            token_revoke(token=token)
+        exposed = True
+    return exposed
+
+
+def _fail(
+    request: HttpRequest | Request,
+    failures: AuthFailureThrottle,
+    reason: str,
+    prefix: str = "",
+    token: ProjectToken | None = None,
+) -> None:
+    wait = failures.fail(request)
+    record_denied(request, reason, prefix=prefix, token=token)
+    if wait is not None:  # one failure too many: the answer is 429, not why it failed
+        raise exceptions.Throttled(wait)
+
+
 class ProjectTokenAuthentication(BaseAuthentication):
     """Authenticates a runner: request.auth is the ProjectToken, request.user anonymous."""
 
     def authenticate(self, request: Request) -> tuple[AnonymousUser, ProjectToken] | None:
-        in_query = any(name in request.query_params for name in QUERY_STRING_NAMES)
-        header = get_authorization_header(request)
-        if not header and not in_query:
-            return None  # 401 with WWW-Authenticate, not counted as a failure
-        failures = AuthFailureThrottle()
-        wait = failures.blocked(request)
-        if wait is not None:
-            raise exceptions.Throttled(wait)
-        if in_query:
-            self._fail(request, failures, "query_string")
-            if self._revoke_exposed(request):
-                raise TokenInQueryString(EXPOSED_DETAIL)
-            raise TokenInQueryString()
-
-        scheme, _, raw = header.partition(b" ")
-        raw = raw.strip()
-        if scheme.lower() != b"bearer" or not raw:
-            self._fail(request, failures, TokenRejected.MALFORMED)
-            raise exceptions.AuthenticationFailed(
-                "Use 'Authorization: Bearer <token>' with a project token."
-            )
-        try:
-            token = token_authenticate(raw.decode("ascii"))
-        except UnicodeDecodeError:
-            self._fail(request, failures, TokenRejected.MALFORMED)
-            raise exceptions.AuthenticationFailed(MESSAGES[TokenRejected.MALFORMED]) from None
-        except TokenRejected as rejected:
-            self._fail(request, failures, rejected.reason, rejected.prefix, rejected.token)
-            raise exceptions.AuthenticationFailed(MESSAGES[rejected.reason]) from None
-        return AnonymousUser(), token
-
-    def _revoke_exposed(self, request: Request) -> bool:
-        """A valid token sent in a URL is already in somebody's logs: revoke it now, as a
-        leaked credential, rather than wait for someone to find it there."""
-        exposed = False
-        for name in QUERY_STRING_NAMES:
-            try:
-                token = token_authenticate(request.query_params.get(name, ""))
-            except TokenRejected:
-                continue
-            with acting_as(f"token:{token.prefix}"):
-                token_revoke(token=token)
-            exposed = True
-        return exposed
-
-    def _fail(
-        self,
-        request: Request,
-        failures: AuthFailureThrottle,
-        reason: str,
-        prefix: str = "",
-        token: ProjectToken | None = None,
-    ) -> None:
-        wait = failures.fail(request)
-        record_denied(request, reason, prefix=prefix, token=token)
-        if wait is not None:  # one failure too many: the answer is 429, not why it failed
-            raise exceptions.Throttled(wait)
+        token = authenticate_runner(request)
+        return None if token is None else (AnonymousUser(), token)
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="orgenv"'
+        return authenticate_header()
 
 
 class HasProjectToken(BasePermission):

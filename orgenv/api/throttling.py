@@ -12,11 +12,13 @@ counted in the Django cache, so CACHE_URL=redis://… shares them between app se
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from orgenv.audit.events import client_address
+from orgenv.models import ProjectToken
 
 
 def _count(key: str, duration: int, now: float) -> int:
@@ -44,9 +46,13 @@ class _AtomicRate(SimpleRateThrottle):
     def allow_request(self, request: Request, view: object) -> bool:
         if self.rate is None:
             return True
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
+        return self.allow_key(self.get_cache_key(request, view))
+
+    def allow_key(self, key: str | None) -> bool:
+        """Count one request under `key` (None: not counted); False when it is one too many."""
+        if self.rate is None or key is None:
             return True
+        self.key = key
         self.now = self.timer()
         return _count(self.key, self.duration, self.now) <= self.num_requests
 
@@ -59,10 +65,13 @@ class TokenRateThrottle(_AtomicRate):
     scope = "token"
 
     def get_cache_key(self, request: Request, view: object) -> str | None:
-        token = request.auth
-        if token is None:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": token.pk}
+        return self.key_of(request.auth)
+
+    def key_of(self, token: ProjectToken | None) -> str | None:
+        return None if token is None else self.key_of_id(token.pk)
+
+    def key_of_id(self, token_id: int) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": token_id}
 
 
 class MemberRateThrottle(_AtomicRate):
@@ -87,7 +96,7 @@ class AuthFailureThrottle(_AtomicRate):
 
     scope = "auth_failure"
 
-    def _key(self, request: Request) -> bool:
+    def _key(self, request: HttpRequest | Request) -> bool:
         if self.rate is None:
             return False
         address = client_address(request) or "unknown"
@@ -95,14 +104,14 @@ class AuthFailureThrottle(_AtomicRate):
         self.now = self.timer()
         return True
 
-    def blocked(self, request: Request) -> float | None:
+    def blocked(self, request: HttpRequest | Request) -> float | None:
         """Seconds to wait when this address has failed too often, else None."""
         if not self._key(request):
             return None
         failures = cache.get(f"{self.key}:{int(self.now // self.duration)}", 0)
         return self.wait() if failures >= self.num_requests else None
 
-    def fail(self, request: Request) -> float | None:
+    def fail(self, request: HttpRequest | Request) -> float | None:
         """Count one failure; seconds to wait when it is over the limit, else None."""
         if not self._key(request):
             return None

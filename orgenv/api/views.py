@@ -13,17 +13,15 @@ statement its own snapshot anyway, so the wider transaction bought no consistenc
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -31,32 +29,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orgenv.audit.resolutions import Delivery, resolution_deliver, resolution_record
-from orgenv.selectors.layers import ProjectLayers, cached_layers
+from orgenv.audit.resolutions import Delivery, resolution_deliver
+from orgenv.selectors.layers import cached_layers
 from orgenv.selectors.reach import why_name
 
 from ..access import project_access
 from ..crypto import DecryptionError
 from ..formats import FORMATS
-from ..models import ProjectToken
 from .authentication import HasProjectToken, ProjectTokenAuthentication
 from .renderers import RUNNER_RENDERERS, FormatParameter
+from .runner import RESOLUTION_HEADER, ResolutionFailed, environment_response
 from .serializers import DetailSerializer, EnvironmentSerializer
 from .throttling import MemberRateThrottle, TokenRateThrottle
 from .unavailable import is_unreachable
 
 logger = logging.getLogger(__name__)
-
-RESOLUTION_HEADER = "X-Orgenv-Resolution"
-
-
-class ResolutionFailed(exceptions.APIException):
-    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
-    default_detail = (
-        "The environment could not be resolved and recorded, so none is served; try again "
-        "or ask an administrator to check the server log."
-    )
-    default_code = "resolution_failed"
 
 
 class OrgenvAPIView(APIView):
@@ -75,27 +62,6 @@ class OrgenvAPIView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "no-store"
         return response
-
-
-def environment_etag(layers: ProjectLayers, fmt: str) -> str:
-    """From the fingerprint of the stored rows (no decryption), plus what else the body
-    shows: the slugs and the format. Weak, because the body carries a fresh resolution_id
-    each time: only its meaning repeats."""
-    project = layers.project
-    seed = f"{layers.fingerprint}|{project.organization.slug}/{project.slug}|{fmt}"
-    return f'W/"{hashlib.sha256(seed.encode()).hexdigest()[:40]}"'
-
-
-def etag_matches(request: Request, etag: str) -> bool:
-    header = request.META.get("HTTP_IF_NONE_MATCH", "")
-    if not header:
-        return False
-    opaque = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == opaque:
-            return True
-    return False
 
 
 def answer(delivery: Delivery, **headers: str) -> Response:
@@ -157,41 +123,10 @@ class RunnerEnvironmentView(OrgenvAPIView):
             **ERRORS,
         },
     )
-    def get(self, request: Request) -> Response | HttpResponseNotModified:
-        token: ProjectToken = request.auth
-        project = token.project
-        fmt = request.accepted_renderer.format
-        actor = f"token:{token.prefix}"
-        try:
-            layers = cached_layers(project)
-            etag = environment_etag(layers, fmt)
-            if etag_matches(request, etag):
-                # Every fetch is traced, an unchanged one too; it costs no decryption.
-                event = resolution_record(
-                    layers=layers,
-                    actor=actor,
-                    token=token,
-                    request=request,
-                    detail={"format": fmt, "not_modified": True},
-                )
-                response = HttpResponseNotModified()
-                response["ETag"] = etag
-                response[RESOLUTION_HEADER] = str(event.pk)
-                return response
-            delivery = resolution_deliver(
-                layers=layers,
-                secrets=True,
-                actor=actor,
-                token=token,
-                request=request,
-                detail={"format": fmt},
-            )
-        except (DatabaseError, DecryptionError) as exc:
-            if is_unreachable(exc):
-                raise  # 503, try again (orgenv.api.unavailable)
-            logger.exception("Resolution of %s for token %s failed", project, token.prefix)
-            raise ResolutionFailed() from None
-        return answer(delivery, ETag=etag)
+    def get(self, request: Request) -> HttpResponse:
+        # GET reaches this view only with a token in the query string (refused before
+        # this); HEAD always: orgenv.api.runner serves GET ahead of the middleware stack.
+        return environment_response(request, request.auth, request.accepted_renderer.format)
 
 
 class MemberEnvironmentView(OrgenvAPIView):

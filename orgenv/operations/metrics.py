@@ -7,8 +7,9 @@ so the API code stays as it is:
 - resolutions and denials (by reason) from the audit events the API writes;
 - 304 revalidations and throttled (429) requests of the API from the answer's status;
 - decryption failures from `orgenv.crypto.decryption_failed`;
-- the decryption cache's hits and misses, and how often a request found its project's
-  layers kept by this process, read from the caches themselves at each scrape.
+- the decryption cache's hits and misses, how often a runner's answer was sent as this
+  process last rendered it, and how often a request found its project's layers kept by
+  this process, read from the caches themselves at each scrape.
 
 With several worker processes, set PROMETHEUS_MULTIPROC_DIR (prometheus_client's
 multiprocess mode) so that a scrape sums every worker, not the one that answered.
@@ -97,6 +98,12 @@ class _DecryptCacheCollector(Collector):
         misses.add_metric([], info.misses)
         yield hits
         yield misses
+        answered = CounterMetricFamily(
+            "orgenv_answer_cache_hits",
+            "Runner answers sent as this process last rendered them (nothing decrypted).",
+        )
+        answered.add_metric([], crypto.answers.hits)
+        yield answered
         kept = CounterMetricFamily(
             "orgenv_layers_cache_hits",
             "Resolutions that found their project's layers kept by this process.",

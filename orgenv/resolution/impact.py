@@ -175,11 +175,20 @@ class VariableChange:
 
     def describe(self) -> str:
         """One line, never a secret value: `NAME: 'a' → 'b' (group:x → project)`."""
+        if self.kind == ADDED:
+            return f"{self.name} added {self.detail()}"
+        if self.kind == REMOVED:
+            return f"{self.name} removed ({self.detail()})"
+        return f"{self.name}: {self.detail()}"
+
+    def detail(self) -> str:
+        """What changed, without the name: `from group:x (secret)`, `'a' → 'b'`, `value
+        changed, source group:x → project`; never a secret value."""
         before, after = self.before, self.after
         if self.kind == ADDED:
-            return f"{self.name} added from {after.source}" + (" (secret)" if self.secret else "")
+            return f"from {after.source}" + (" (secret)" if self.secret else "")
         if self.kind == REMOVED:
-            return f"{self.name} removed (was from {before.source})"
+            return f"was from {before.source}"
         parts = []
         if before.value != after.value:
             parts.append(
@@ -189,7 +198,7 @@ class VariableChange:
             parts.append("now secret" if after.is_secret else "no longer secret")
         if before.source != after.source:
             parts.append(f"source {before.source} → {after.source}")
-        return f"{self.name}: {', '.join(parts)}"
+        return ", ".join(parts)
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -212,7 +221,11 @@ class ProjectImpact:
 
 
 def _conflict(c: Conflict) -> str:
-    return f"{c.name}: {c.winner} wins over {', '.join(c.shadowed)} (same priority)"
+    return f"{c.name}: {conflict_detail(c)}"
+
+
+def conflict_detail(c: Conflict) -> str:
+    return f"{c.winner} wins over {', '.join(c.shadowed)} (same priority)"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Writing many rows without holding the write lock long: rows updated with their own values
-in one statement per batch (`UPDATE … FROM` a list of values) or inserted likewise, for
-rotation and the bulk writers of orgenv.services.definitions, and a pause between the
-batches of long jobs on SQLite.
+in one statement per batch (`UPDATE … FROM` a list of values) or inserted likewise, for the
+bulk writers of orgenv.services.definitions, and a pause between the batches of long jobs
+(pruning, rotation) on SQLite.
 
 Django's `bulk_update` writes a CASE per column with a branch per row: for a few thousand
 rows that is seconds of Python building expressions, spent while the write lock is held, and

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from orgenv.admin.panels import group_panels
 from orgenv.models import Project, ProjectVariable, Team, Variable, VariableGroup
-from tests.conftest import make_group
+from tests.conftest import confirmed, make_group
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +19,9 @@ def change_url(group: VariableGroup) -> str:
     return f"/admin/orgenv/variablegroup/{group.pk}/change/"
 
 
-def post_group(client, group: VariableGroup, variables: list[dict], **fields: object):
-    """POST the change page as a browser would: the group's fields, then one inline row per
-    variable (existing rows carry their id; a row's value is what was typed)."""
+def group_data(group: VariableGroup, variables: list[dict], **fields: object) -> dict:
+    """The change page's POST as a browser sends it: the group's fields, then one inline row
+    per variable (existing rows carry their id; a row's value is what was typed)."""
     data: dict[str, object] = {
         "name": group.name,
         "description": group.description,
@@ -48,7 +48,14 @@ def post_group(client, group: VariableGroup, variables: list[dict], **fields: ob
                     data[f"variables-{i}-is_secret"] = "on"
             else:
                 data[f"variables-{i}-{key}"] = str(value)
-    return client.post(change_url(group), data)
+    return data
+
+
+def post_group(client, group: VariableGroup, variables: list[dict], **fields: object):
+    """POST the change page (group_data), then Confirm on the impact preview if the save
+    shows one."""
+    response = client.post(change_url(group), group_data(group, variables, **fields))
+    return confirmed(client, response)
 
 
 @pytest.fixture

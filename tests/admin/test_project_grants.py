@@ -7,7 +7,7 @@ import pytest
 
 from orgenv.models import Project, VariableGroup
 from orgenv.selectors.layers import load_layers
-from tests.conftest import make_group
+from tests.conftest import confirmed, make_group
 
 pytestmark = pytest.mark.django_db
 
@@ -35,11 +35,12 @@ def test_a_group_is_granted_and_removed_from_the_project_page(client, world):
     db = make_group(world.acme, "db", environment="production", variables={"DB_HOST": "h"})
     client.force_login(world.alice)
     response = client.post(change_url(world.web), project_post(world.web, granted_groups=[db.pk]))
+    response = confirmed(client, response)
     assert response.status_code == 302
     assert list(db.projects.all()) == [world.web]
     assert "DB_HOST" in load_layers(world.web).resolution.variables
     assert db.history.first().history_actor == "alice"  # recorded on the group
-    response = client.post(change_url(world.web), project_post(world.web))
+    response = confirmed(client, client.post(change_url(world.web), project_post(world.web)))
     assert response.status_code == 302
     assert not db.projects.exists()
 
@@ -101,6 +102,7 @@ def test_onboarding_a_project_takes_one_page(client, world):
         },
     )
     response = client.post("/admin/orgenv/project/add/?organization=acme", data)
+    response = confirmed(client, response)
     assert response.status_code == 302, response.content.decode()[:3000]
     api = Project.objects.get(slug="api")
     assert response["Location"] == change_url(api)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orgenv.models import Project, ProjectVariable
-from tests.conftest import make_group
+from tests.conftest import confirmed, make_group
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +90,7 @@ def test_leaving_a_project_secret_blank_keeps_it(client, world, layered):
         if v.is_secret:
             data[f"variables-{i}-is_secret"] = "on"
     client.force_login(world.alice)
-    response = client.post(change_url(layered), data)
+    response = confirmed(client, client.post(change_url(layered), data))
     assert response.status_code == 302, response.content.decode()[:3000]
     assert layered.variables.get(name="SIGNING_KEY").value == "proj-secret-99"
 

@@ -6,15 +6,16 @@ from django.http import HttpResponse
 from django.test import Client
 
 from orgenv.models import ProjectVariable
-from tests.conftest import World
+from tests.conftest import World, confirmed
 
 
 def save_project_page(
     client: Client, world: World, variable: ProjectVariable, posted_value: str
 ) -> HttpResponse:
-    """POST the project's change page as a browser would, with one project variable."""
+    """POST the project's change page as a browser would, with one project variable, and
+    confirm the impact preview if one is shown."""
     client.force_login(world.alice)
-    return client.post(
+    response = client.post(
         f"/admin/orgenv/project/{world.web.pk}/change/",
         {
             "slug": "web",
@@ -32,6 +33,7 @@ def save_project_page(
             "_save": "Save",
         },
     )
+    return confirmed(client, response)
 
 
 def test_saving_a_project_keeps_a_crlf_value_that_was_not_touched(client, world):

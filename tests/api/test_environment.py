@@ -326,6 +326,8 @@ def test_a_resolution_runs_a_constant_number_of_queries(
     token, raw = token_issue(project=world.web, name="ci")
     client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")  # sets last_used_at
     ProjectVariable.objects.create(project=world.web, name="LATE", value="new generation")
+    # 0 the same answer as the last time, tried first: written only if the generation is
+    #   the same (orgenv.audit.resolutions.repeat_record); it is not, so nothing is written
     # 1 the token with its project and organization (one join), the generation with it
     # 2 groups of the organization, with how each reaches the project
     # 3 the variables of the groups that reach it UNION ALL the project's, as tuples
@@ -335,14 +337,21 @@ def test_a_resolution_runs_a_constant_number_of_queries(
     # 11 INSERT of the access event, referencing the manifest
     # 12 RELEASE SAVEPOINT
     # (an UPDATE of last_used_at is added at most once a minute per token)
-    with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(12):
+    with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(13):
         response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert len(response.json()["variables"]) == 2 * groups + 2
-    # The same generation again: this server kept the layers and knows the manifest; 2, 3
-    # and 5-10 are not run.
-    with django_assert_num_queries(4):
+    # The same generation again, for the same token: this server answered it already. One
+    # INSERT … SELECT checks the token and the generation and records the access event
+    # (orgenv.audit.resolutions.repeat_record); the answer is the one rendered then.
+    with django_assert_num_queries(1):
         again = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert again.json()["variables"] == response.json()["variables"]
+    # Another token of the project reads its token and finds the layers kept and the
+    # manifest known: 2, 3 and 5-10 are not run.
+    other = token_issue(project=world.web, name="other")[1]
+    client.get(URL, HTTP_AUTHORIZATION=f"Bearer {other}")  # sets last_used_at
+    with django_assert_num_queries(4):
+        client.get(URL + "?format=shell", HTTP_AUTHORIZATION=f"Bearer {other}")
 
 
 def test_a_token_never_reads_another_project_or_organization(client, world):
@@ -422,9 +431,16 @@ def test_an_unchanged_value_is_decrypted_once_and_a_new_key_ring_empties_the_cac
     client, runner, settings
 ):
     crypto.plaintexts.clear()
+    crypto.answers.clear()
     client.get(URL, **runner.headers())
     misses = crypto.plaintexts.misses
+    assert (misses, crypto.plaintexts.hits) == (3, 0)
+    # The same state again: the answer this process rendered, nothing decrypted again.
     assert client.get(URL, **runner.headers()).json()["variables"]["DB_PASSWORD"] == SECRET
-    assert crypto.plaintexts.misses == misses and crypto.plaintexts.hits == misses == 3
+    assert (crypto.plaintexts.misses, crypto.plaintexts.hits) == (3, 0)
+    assert crypto.answers.hits == 1
+    # Another format renders anew, from the values decrypted once.
+    assert SECRET in client.get(URL + "?format=shell", **runner.headers()).content.decode()
+    assert (crypto.plaintexts.misses, crypto.plaintexts.hits) == (3, 3)
     settings.FERNET_KEYS = [*settings.FERNET_KEYS, crypto.Fernet.generate_key().decode()]
-    assert len(crypto.plaintexts) == 0
+    assert len(crypto.plaintexts) == 0 and len(crypto.answers) == 0

@@ -1,5 +1,6 @@
 """Change safety in a real browser, at 1280 and 360 px: the member's "Why isn't NAME here?"
-box, and an admin restoring a group from its history page after a preview."""
+box, an admin restoring a group from its history page after a preview, and saving a group's
+or a project's page through its impact preview."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from orgenv.models import VariableGroup
+from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
 from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,3 +93,87 @@ def test_an_admin_restores_a_group_from_its_history_page(page, demo: str, width:
     page.get_by_text("acme/production restored to").wait_for()
     assert group.variables.get(name="PRODUCTION_SECRET").value == "hidden"
     assert group.variables.filter(name="PRODUCTION_ENVVAR").exists()
+
+
+def no_horizontal_scroll(page, width: int) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_an_admin_saves_a_group_through_its_impact_preview(page, demo: str, width: int) -> None:
+    group = VariableGroup.objects.get(name="production")
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, demo, "admin", "admin")
+    page.goto(f"{demo}/admin/orgenv/variablegroup/{group.pk}/change/")
+
+    def row(name: str):
+        return page.locator(
+            "#variables-group tr.has_original", has=page.locator(f"input[value={name}]")
+        )
+
+    row("PRODUCTION_ENVVAR").locator("textarea").fill("production-2")
+    row("PRODUCTION_SECRET").locator("textarea").fill("rotated-in-preview-5e1")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    page.get_by_role("heading", name="This change affects 1 project.").wait_for()
+    table = page.get_by_role("table", name="What each project receives after the change")
+    text = table.inner_text()
+    assert "Project production_db" in text
+    assert "'production' → 'production-2'" in text and "value changed" in text
+    assert "rotated-in-preview-5e1" not in page.content()
+    assert Variable.objects.get(name="PRODUCTION_ENVVAR").value == "production"
+    no_horizontal_scroll(page, width)
+    page.screenshot(path=str(SCREENSHOTS / f"impact-preview-group-{width}.png"), full_page=True)
+
+    # Back: the form again with the public value as typed; the secret is typed again.
+    page.get_by_role("button", name="Back to the form").click()
+    page.get_by_text("type them again").wait_for()
+    assert row("PRODUCTION_ENVVAR").locator("textarea").input_value() == "production-2"
+    assert row("PRODUCTION_SECRET").locator("textarea").input_value() == ""
+    row("PRODUCTION_SECRET").locator("textarea").fill("rotated-in-preview-5e1")
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    page.get_by_role("button", name="Confirm and save").click()
+    page.wait_for_url("**/admin/orgs/acme/")
+    assert "It changed the environment of 1 project, as previewed." in (
+        page.locator(".messagelist").inner_text()
+    )
+    stored = {v.name: v.value for v in group.variables.all()}
+    assert stored == {
+        "PRODUCTION_ENVVAR": "production-2",
+        "PRODUCTION_SECRET": "rotated-in-preview-5e1",
+    }
+    assert "rotated-in-preview-5e1" not in page.content()
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_an_admin_overrides_a_variable_on_a_project_page_through_the_preview(
+    page, demo: str, width: int
+) -> None:
+    project = Project.objects.get(slug="production-api")
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, demo, "admin", "admin")
+    page.goto(f"{demo}/admin/orgenv/project/{project.pk}/change/")
+    page.wait_for_load_state("load")  # the inline's "Add another" comes from its script
+    page.get_by_role("button", name="Add another Project variable").click()
+    new = page.locator("#variables-group tr.form-row.dynamic-variables").last
+    new.locator("input[name$=name]").fill("API_ENDPOINT")
+    new.locator("textarea").fill("https://api.internal.example.com")
+    page.get_by_role("button", name="Save and continue editing").click()
+
+    page.get_by_role("heading", name="This change affects 1 project.").wait_for()
+    text = page.locator("#impact-production-api").inner_text()
+    assert "API_ENDPOINT" in text and "changed" in text
+    assert "source group:shared-infrastructure → project" in text
+    assert not ProjectVariable.objects.filter(project=project, name="API_ENDPOINT").exists()
+    no_horizontal_scroll(page, width)
+    page.screenshot(path=str(SCREENSHOTS / f"impact-preview-project-{width}.png"), full_page=True)
+
+    page.get_by_role("button", name="Confirm and save").click()
+    page.wait_for_url(f"**/admin/orgenv/project/{project.pk}/change/")
+    effective = page.locator("#effective-API_ENDPOINT").inner_text()
+    assert "https://api.internal.example.com" in effective and "project" in effective
+    assert ProjectVariable.objects.get(project=project, name="API_ENDPOINT").value == (
+        "https://api.internal.example.com"
+    )
+    no_horizontal_scroll(page, width)

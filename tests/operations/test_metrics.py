@@ -97,10 +97,15 @@ def test_denials_are_counted_by_reason_and_throttled_requests_too(client, settin
 @pytest.mark.django_db
 def test_decryption_failures_and_decrypt_cache_hits_are_counted(client, settings, raw):
     before = scrape(client, settings)
-    for _ in range(2):
-        assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    for fmt in ("json", "json", "shell"):
+        response = client.get(f"{URL}?format={fmt}", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.status_code == 200
     warm = scrape(client, settings)
-    # The second resolution found the project's layers kept, and API_KEY decrypted.
+    # The second resolution found the project's layers kept and its answer rendered; the
+    # third, in another format, found API_KEY decrypted.
+    assert sample(warm, "orgenv_answer_cache_hits_total") >= (
+        sample(before, "orgenv_answer_cache_hits_total") + 1
+    )
     assert sample(warm, "orgenv_decrypt_cache_hits_total") >= (
         sample(before, "orgenv_decrypt_cache_hits_total") + 1
     )
