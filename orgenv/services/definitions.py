@@ -279,7 +279,9 @@ def write(plan: Plan) -> None:
 
 def history_record(model: type[Any], instances: list[Any], history_type: str) -> None:
     """History rows for instances saved ("+", "~") or deleted ("-") in bulk, made as
-    simple-history makes them for one save (HistoricalRecords.create_historical_record)."""
+    simple-history makes them for one save (HistoricalRecords.create_historical_record),
+    pre_create_historical_record included, then inserted in batches (their ids are not read
+    back, and post_create_historical_record, which orgenv does not use, is not sent)."""
     history = model.history.model
     now = timezone.now()
     rows = []
