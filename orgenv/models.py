@@ -439,6 +439,9 @@ class AuditEventQuerySet(models.QuerySet):
             with transaction.atomic(using=self.db):
                 count, _ = models.QuerySet.delete(self.model._base_manager.filter(id__in=batch))
             deleted += count
+            from .services.bulk import let_others_write  # services import the models
+
+            let_others_write(self.db)
 
 
 class AuditEvent(models.Model):

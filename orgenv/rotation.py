@@ -50,6 +50,7 @@ from . import crypto
 from .access import ORGANIZATION_PATH
 from .models import AppServer, Organization
 from .selectors.statements import statement_cursor
+from .services.bulk import let_others_write
 
 logger = logging.getLogger(__name__)
 
@@ -292,6 +293,8 @@ def _rotate_rows(model: type[Model], name: str, todo: list[tuple[int, str, str]]
     fresh: list[tuple[int, str]] = []
     for _attempt in range(MAX_ATTEMPTS):
         done, fresh = _write(model, name, todo) if todo else (0, [])
+        if todo:
+            let_others_write(router.db_for_write(model))
         outcome.rotated += done
         if not fresh:
             return outcome

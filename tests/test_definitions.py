@@ -129,20 +129,19 @@ def test_others_read_and_write_while_the_values_are_prepared(world, big, tmp_pat
         assert response.json()["variables"]["V_0001"] == "old-1"
         services.variable_set(group=big, name="V_0001", value="edited", is_secret=False)
 
-    def preparing(sql: str) -> bool:  # reading the stored values before any transaction
-        return (
-            not connection.in_atomic_block
-            and 'FROM "orgenv_variable"' in sql
-            and '"orgenv_variable"."value"' in sql
-        )
+    def preparing(sql: str) -> bool:  # the group's rows read to plan, before any transaction
+        return not connection.in_atomic_block and '"orgenv_variable"."not_a_secret"' in sql
 
     with between_statements(preparing, meanwhile, times=1) as interleaving:
-        run(command, *args)
+        output = run(command, *args)
     assert interleaving.errors == []
     assert interleaving.runs == 1
     assert interleaving.seconds[0] < 3
     assert values(big)["V_0001"] == "old-1"
     assert [h.value for h in edited.history.order_by("history_id")][-2:] == ["edited", "old-1"]
+    if command == "apply_config":  # the plan starts from the organization with the edit
+        assert "changed: V_0001: 'edited' → 'old-1'" in output
+        assert "V_0002" not in output
 
 
 def test_history_and_audit_of_a_bulk_import_and_apply_are_those_of_single_saves(world, tmp_path):

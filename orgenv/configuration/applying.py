@@ -138,8 +138,8 @@ class _Applier:
     grants go first (a project relabelled next never meets a grant about to go), then
     projects, teams and groups (grants need both ends), then variables.
 
-    Made before the transaction (validating, encrypting, decrypting what is stored);
-    `apply` runs inside it."""
+    Made before the transaction (validating, encrypting, decrypting and comparing what is
+    stored, resolving the organization as it is); `apply` runs inside it."""
 
     def __init__(
         self,
@@ -153,29 +153,36 @@ class _Applier:
         self.users = _users(spec)
         self.plans: list[tuple[list[VariableSpec], definitions.Plan]] = []
         existing = Organization.objects.filter(slug=spec.slug).first()
-        if existing is not None:
-            # Each stored value decrypted once, here: inside the transaction, reading the
-            # organization again finds them in crypto's cache of current plaintexts.
-            opened(load_world(existing))
+        # The organization as it is now, resolved before the transaction: when nothing has
+        # changed it by the time the transaction holds it (its generation, which every write
+        # replaces, is the same), this is the plan's "before".
+        self.generation = existing.generation if existing else None
+        self.before = resolve_world(opened(load_world(existing))) if existing else {}
+        projects = {p.slug: p for p in existing.projects.all()} if existing else {}
+        groups = {g.name: g for g in existing.groups.all()} if existing else {}
         self.project_variables = {
-            p.slug: self.definitions(ProjectVariable, p.variables)
+            p.slug: self.definitions(ProjectVariable, p.variables, projects.get(p.slug))
             for p in spec.projects
             if p.variables is not None
         }
         self.group_variables = {
-            g.name: self.definitions(Variable, g.variables)
+            g.name: self.definitions(Variable, g.variables, groups.get(g.name))
             for g in spec.groups
             if g.variables is not None
         }
 
-    def definitions(self, model: type, specs: list[VariableSpec]) -> definitions.Definitions:
+    def definitions(
+        self, model: type, specs: list[VariableSpec], owner: Project | VariableGroup | None
+    ) -> definitions.Definitions:
         # An absent `secret:` keeps an existing variable's flag: a file never silently turns
         # a secret public.
-        return definitions.Definitions(
+        wanted = definitions.Definitions(
             model,
             [definitions.Wanted(v.name, v.value, v.secret) for v in specs],
             prune=self.prune,
         )
+        wanted.prepare(owner)
+        return wanted
 
     def apply(self) -> None:
         spec = self.spec
@@ -183,7 +190,9 @@ class _Applier:
         existing = (
             Organization.objects.select_for_update(no_key=True).filter(slug=spec.slug).first()
         )
-        before = resolve_world(opened(load_world(existing))) if existing else {}
+        before = self.before
+        if (existing.generation if existing else None) != self.generation:
+            before = resolve_world(opened(load_world(existing))) if existing else {}
         fields = {"name": spec.name} if spec.name is not None else {}
         if spec.allow_loader_names is not None:
             fields["allow_loader_names"] = spec.allow_loader_names

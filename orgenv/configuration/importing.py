@@ -120,7 +120,7 @@ def variables_import(
             for entry in entries
         ],
     )
-    wanted.rows(group)  # decrypts the stored values, outside the transaction
+    wanted.prepare(group)  # decrypted and compared outside the transaction
     with transaction.atomic():
         organization = (
             Organization.objects.select_for_update(no_key=True)

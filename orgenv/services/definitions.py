@@ -3,18 +3,19 @@
 there are.
 
 - `Definitions(model, wanted)` does the slow part before any transaction: it validates every
-  wanted definition (the field rules of full_clean) and encrypts every value.
-- `plan(owner, …)` compares the wanted definitions with the owner's rows as they are. Each
-  stored value is decrypted once and remembered by its token, so planning first outside the
-  transaction (`rows`) does the work that planning again inside it, from the rows as they
-  then are, reuses: only a row changed in between is decrypted and compared again.
-- `write(plan)` writes in a constant number of statements per owner (a bulk insert, a bulk
-  update, a delete by ids, each in batches) and records every created, changed and deleted
-  row in history as `save()` and `delete()` would: the same row contents (the value as its
-  Fernet token, never plaintext), the same history user and change reason, and the same
-  `pre_create_historical_record` signal, so orgenv.audit.receivers attributes them. The
-  plaintexts written go to crypto's cache of current values, so that resolving the
-  organization after the write (the impact plan) decrypts nothing either.
+  wanted definition (the field rules of full_clean) and encrypts every value; `prepare(owner)`
+  then decrypts what the owner stores (once per token) and plans against it.
+- `plan(owner, …)`, inside the transaction, reads the owner's rows again (one query): when
+  they are as prepared, the prepared plan stands; when a row changed in between, the plan is
+  made again from the rows as they now are (decrypting only what changed).
+- `write(plan)` writes in a constant number of statements per owner (a bulk insert, an
+  update from a list of values (orgenv.services.bulk), a delete by ids, each in batches) and
+  records every created, changed and deleted row in history as `save()` and `delete()`
+  would: the same row contents (the value as its Fernet token, never plaintext), the same
+  history user and change reason, and the same `pre_create_historical_record` signal, so
+  orgenv.audit.receivers attributes them. The plaintexts written go to crypto's cache of
+  current values, so that resolving the organization after the write (the impact plan)
+  decrypts nothing either.
 
 What a row becomes follows orgenv.services._upsert: a value of None keeps the current value,
 a secret flag of None keeps the current flag (new definitions are public), a new value
@@ -30,11 +31,12 @@ from typing import Any, Generic, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import router
 from django.utils import timezone
-from simple_history.signals import post_create_historical_record, pre_create_historical_record
+from simple_history.signals import pre_create_historical_record
 from simple_history.utils import get_change_reason_from_object
 
 from orgenv import crypto
 from orgenv.models import Project, ProjectVariable, Variable, VariableGroup
+from orgenv.services.bulk import rows_insert, rows_update
 from orgenv.validators import is_loader_name, validate_loader_name
 
 D = TypeVar("D", Variable, ProjectVariable)
@@ -127,6 +129,13 @@ class Definitions(Generic[D]):
         for w in self.wanted:
             if w.value is not None:
                 self.plaintexts[self.sealed[w.name]] = w.value
+        self.prepared: tuple[Any, list[Stored], Plan[D]] | None = None
+
+    def prepare(self, owner: VariableGroup | Project | None) -> None:
+        """Plan against the owner's rows as they are now (None: an owner to be created),
+        before the transaction."""
+        rows = self.rows(owner)
+        self.prepared = (owner, rows, self._plan(owner, rows))
 
     def rows(self, owner: VariableGroup | Project | None) -> list[Stored]:
         """The owner's rows as stored now (one query), each token decrypted once."""
@@ -154,15 +163,25 @@ class Definitions(Generic[D]):
         """What writing the wanted definitions into `owner` changes, from its rows as they are
         now. Raises ValidationError as full_clean would (with the organization's rule for
         runner-loader names: `allow_loader_names`)."""
-        stored = {row.name: row for row in self.rows(owner)}
-        plan: Plan[D] = Plan(self.model, plaintexts=self.plaintexts)
-        now = timezone.now()
         for wanted in self.wanted:
             if is_loader_name(wanted.name):
                 try:
                     validate_loader_name(wanted.name, allowed=allow_loader_names)
                 except ValidationError as error:
                     raise ValidationError({"name": error.messages}) from None
+        rows = self.rows(owner)
+        if self.prepared is not None and self.prepared[1] == rows:
+            prepared_owner, _, plan = self.prepared
+            if prepared_owner is None:  # the owner was created since: its definitions too
+                for definition in plan.created + plan.result:
+                    setattr(definition, self.owner, owner)
+            return plan
+        return self._plan(owner, rows)
+
+    def _plan(self, owner: VariableGroup | Project | None, rows: list[Stored]) -> Plan[D]:
+        stored = {row.name: row for row in rows}
+        plan: Plan[D] = Plan(self.model, plaintexts=self.plaintexts)
+        for wanted in self.wanted:
             row = stored.pop(wanted.name, None)
             if row is None:
                 if wanted.value is None:
@@ -170,24 +189,22 @@ class Definitions(Generic[D]):
                 definition = self._definition(
                     owner, None, wanted.name, self.sealed[wanted.name], bool(wanted.is_secret)
                 )
-                definition.updated_at = now
                 plan.created.append(definition)
-                self._result(plan, definition, wanted.value)
+                self._result(plan, owner, definition, wanted.value)
                 continue
             current = self.plaintexts[row.token]
             is_secret = row.is_secret if wanted.is_secret is None else wanted.is_secret
             value_changed = wanted.value is not None and current != wanted.value
             if not value_changed and is_secret == row.is_secret:
                 plan.unchanged.append(wanted.name)
-                self._result(plan, self._definition(owner, row, row.name), current)
+                self._result(plan, owner, self._definition(owner, row, row.name), current)
                 continue
             token = self.sealed[wanted.name] if value_changed else crypto.Ciphertext(row.token)
             definition = self._definition(owner, row, row.name, token, is_secret)
             # "Not a secret" acknowledged one value; a new value has to be judged again.
             definition.not_a_secret = False if value_changed else row.not_a_secret
-            definition.updated_at = now
             plan.updated.append(definition)
-            self._result(plan, definition, wanted.value if value_changed else current)
+            self._result(plan, owner, definition, wanted.value if value_changed else current)
         if self.prune:
             plan.deleted = [self._definition(owner, row, row.name) for row in stored.values()]
         return plan
@@ -213,11 +230,11 @@ class Definitions(Generic[D]):
             definition.is_secret = is_secret
         return definition
 
-    def _result(self, plan: Plan[D], definition: D, plaintext: Any) -> None:
+    def _result(self, plan: Plan[D], owner: Any, definition: D, plaintext: Any) -> None:
         if not isinstance(plaintext, str):
             return  # a value no key decrypts: nothing to scan
         result = self.model(
-            **{self.owner: getattr(definition, self.owner)},
+            **{self.owner: owner},
             name=definition.name,
             is_secret=definition.is_secret,
             not_a_secret=definition.not_a_secret,
@@ -242,7 +259,16 @@ def write(plan: Plan) -> None:
         manager.bulk_create(plan.created, batch_size=BATCH_SIZE)
         history_record(model, plan.created, "+")
     if plan.updated:
-        manager.bulk_update(plan.updated, UPDATED_FIELDS, batch_size=BATCH_SIZE)
+        now = timezone.now()
+        for definition in plan.updated:
+            definition.updated_at = now
+        rows_update(
+            model,
+            match=["id"],
+            assign=UPDATED_FIELDS,
+            rows=[[d.pk, *(getattr(d, f) for f in UPDATED_FIELDS)] for d in plan.updated],
+            batch_size=BATCH_SIZE,
+        )
         history_record(model, plan.updated, "~")
     table = model._meta.db_table
     for definition in plan.created + plan.updated:
@@ -277,14 +303,10 @@ def history_record(model: type[Any], instances: list[Any], history_type: str) ->
             using=None,
         )
         rows.append(row)
-    history.objects.bulk_create(rows, batch_size=BATCH_SIZE)
-    for instance, row in zip(instances, rows, strict=True):
-        post_create_historical_record.send(
-            sender=history,
-            instance=instance,
-            history_instance=row,
-            history_date=now,
-            history_user=row.history_user,
-            history_change_reason=row.history_change_reason,
-            using=None,
-        )
+    fields = [f.attname for f in history._meta.concrete_fields if not f.primary_key]
+    rows_insert(
+        history,
+        fields=fields,
+        rows=[[getattr(row, name) for name in fields] for row in rows],
+        batch_size=BATCH_SIZE,
+    )

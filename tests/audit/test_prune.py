@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from orgenv.audit import events as audit
@@ -72,3 +77,45 @@ def test_it_deletes_in_short_batches_that_let_resolutions_write_between_them(wor
     assert interleaving.runs == 4  # batches of 2, 2 and 1 row, then none left
     assert max(interleaving.seconds) < 5
     assert list(AuditEvent.objects.values_list("actor", flat=True)) == ["meanwhile"] * 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resolution_waiting_for_the_lock_gets_in_between_two_batches(world):
+    """On SQLite a writer that finds the lock taken sleeps between tries (up to 100 ms), and
+    prune began its next batch as soon as it committed: a resolution could wait out batch
+    after batch. Prune now leaves the lock free between batches for longer than that."""
+    for days in (500, 400, 300, 200, 100):
+        _event_at(world, days)
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def resolution() -> None:
+        try:
+            with transaction.atomic():  # as orgenv.audit.resolutions writes its event
+                audit.record(AuditEvent.Kind.RESOLUTION, project=world.web, actor="meanwhile")
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            finished.set()
+            connections.close_all()
+
+    finished_at_each_batch: list[bool] = []
+
+    def wrapper(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+    ) -> Any:
+        result = execute(sql, params, many, context)
+        if sql.startswith(f'DELETE FROM "{AuditEvent._meta.db_table}"'):
+            finished_at_each_batch.append(finished.is_set())
+            if len(finished_at_each_batch) == 1:
+                # Inside the first batch's transaction: the resolution starts, finds the lock
+                # taken, and is well into its sleeping between tries when the batch commits.
+                threading.Thread(target=resolution).start()
+                time.sleep(0.5)
+        return result
+
+    with connection.execute_wrapper(wrapper):
+        assert AuditEvent.objects.prune(timezone.now() - timedelta(days=30), batch_size=1) == 5
+    assert finished.wait(30) and errors == []
+    assert finished_at_each_batch[0] is False
+    assert finished_at_each_batch[-1] is True  # it got in before the last batch
