@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -14,6 +15,7 @@ from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
+from orgenv.api.throttling import _AtomicRate
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
 
 
@@ -47,9 +49,13 @@ def world(db) -> World:
 
 
 @pytest.fixture
-def fresh_throttles():
+def fresh_throttles(monkeypatch):
     """Throttle counters live in the cache, which outlives a test: start and end each test
     of the API with none, so requests of one test never count against the next.
+
+    The limits count in fixed windows, of a minute in most tests: a test that straddled the
+    turn of one would see its counts restart halfway. The throttles' clock runs at real
+    speed from 1 s into a fresh minute, so that a test has 59 s of one window.
 
     Only the local-memory cache of the test settings is cleared, the very object seen at
     set-up: a test that switches to the shared Redis (under a key prefix of its own) tears
@@ -58,6 +64,8 @@ def fresh_throttles():
     local = caches["default"]
     assert isinstance(local, LocMemCache), "the test settings must use the local-memory cache"
     local.clear()
+    shift = 61 - time.time() % 60
+    monkeypatch.setattr(_AtomicRate, "timer", staticmethod(lambda: time.time() + shift))
     yield
     local.clear()
 
