@@ -25,13 +25,21 @@ from django.db.models import Model
 # next batch as soon as the last one commits keeps the lock nearly all the time, and a
 # resolution waiting to write its access event may keep missing the gaps.
 SQLITE_PAUSE = 0.15
+# A pause after every batch would spend more time pausing than rotating; one pause whenever
+# the job has held the lock (its batches back to back) this long since the last bounds a
+# waiting writer's wait to about this plus one batch.
+SQLITE_WORK = 0.6
+_resumed = 0.0  # time.monotonic() at the end of the last pause
 
 
 def let_others_write(using: str) -> None:
-    """Between two batches of a long job (pruning, rotation): on SQLite, leave the write lock
-    free for longer than a waiting writer sleeps, so that it gets its turn."""
-    if connections[using].vendor == "sqlite":
+    """Between two batches of a long job (pruning, rotation): on SQLite, once the job has
+    worked SQLITE_WORK since its last pause, leave the write lock free for longer than a
+    waiting writer sleeps, so that it gets its turn."""
+    global _resumed
+    if connections[using].vendor == "sqlite" and time.monotonic() - _resumed >= SQLITE_WORK:
         time.sleep(SQLITE_PAUSE)
+        _resumed = time.monotonic()
 
 
 def rows_update(

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from orgenv.audit import events as audit
 from orgenv.models import AuditEvent, Variable
+from orgenv.services.bulk import SQLITE_WORK
 from tests.concurrency import between_statements
 from tests.conftest import make_group
 
@@ -83,7 +84,8 @@ def test_it_deletes_in_short_batches_that_let_resolutions_write_between_them(wor
 def test_a_resolution_waiting_for_the_lock_gets_in_between_two_batches(world):
     """On SQLite a writer that finds the lock taken sleeps between tries (up to 100 ms), and
     prune began its next batch as soon as it committed: a resolution could wait out batch
-    after batch. Prune now leaves the lock free between batches for longer than that."""
+    after batch. Prune now leaves the lock free for longer than that once it has held it for
+    SQLITE_WORK (orgenv.services.bulk)."""
     for days in (500, 400, 300, 200, 100):
         _event_at(world, days)
     finished = threading.Event()
@@ -111,7 +113,7 @@ def test_a_resolution_waiting_for_the_lock_gets_in_between_two_batches(world):
                 # Inside the first batch's transaction: the resolution starts, finds the lock
                 # taken, and is well into its sleeping between tries when the batch commits.
                 threading.Thread(target=resolution).start()
-                time.sleep(0.5)
+                time.sleep(SQLITE_WORK + 0.1)
         return result
 
     with connection.execute_wrapper(wrapper):
