@@ -26,7 +26,7 @@ from django.db.models import DEFERRED, Model
 from django.utils import timezone
 
 from orgenv.audit import events as audit
-from orgenv.selectors.statements import first_read
+from orgenv.selectors.statements import first_read, per_vendor
 
 from .models import AuditEvent, Organization, Project, ProjectToken
 
@@ -201,17 +201,6 @@ def parse(raw: str) -> tuple[str, str]:
     return f"{PREFIX}{match.group(1)}", match.group(2)
 
 
-def _token_sql(connection: Any) -> str:
-    """Built once per database vendor."""
-    sql = _SQL.get(connection.vendor)
-    if sql is None:
-        sql = _SQL[connection.vendor] = _build_token_sql(connection)
-    return sql
-
-
-_SQL: dict[str, str] = {}
-
-
 def _build_token_sql(connection: Any) -> str:
     q = connection.ops.quote_name
     tokens, projects = q(ProjectToken._meta.db_table), q(Project._meta.db_table)
@@ -287,3 +276,6 @@ def token_authenticate(raw: str, *, using: str = DEFAULT_DB_ALIAS) -> ProjectTok
         # A queryset update: no history row, no signal, no full save.
         ProjectToken.objects.filter(pk=token_id).update(last_used_at=now)
     return token
+
+
+_token_sql = per_vendor(_build_token_sql)

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 
 from orgenv.actors import current_actor, current_request
 from orgenv.models import AuditEvent, Organization, Project, ProjectToken, VariableGroup
-from orgenv.selectors.statements import statement_cursor
+from orgenv.selectors.statements import per_vendor, statement_cursor
 
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length
 
@@ -114,17 +114,6 @@ def record(
 INSERT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
 
 
-def _insert_sql(connection: Any) -> str:
-    """Built once per database vendor."""
-    sql = _SQL.get(connection.vendor)
-    if sql is None:
-        sql = _SQL[connection.vendor] = _build_insert_sql(connection)
-    return sql
-
-
-_SQL: dict[str, str] = {}
-
-
 def _build_insert_sql(connection: Any) -> str:
     q = connection.ops.quote_name
     columns = ", ".join(q(f.column) for f in INSERT_FIELDS)
@@ -148,3 +137,6 @@ def _insert(event: AuditEvent, using: str = DEFAULT_DB_ALIAS) -> None:
     post_save.send(
         sender=AuditEvent, instance=event, created=True, update_fields=None, raw=False, using=using
     )
+
+
+_insert_sql = per_vendor(_build_insert_sql)

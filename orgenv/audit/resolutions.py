@@ -30,7 +30,7 @@ from orgenv.forensics.manifests import manifest_id
 from orgenv.formats import environment_payload
 from orgenv.models import AuditEvent, Organization, Project, ProjectToken
 from orgenv.selectors.layers import ProjectLayers, reveal
-from orgenv.selectors.statements import statement_cursor, unchecked
+from orgenv.selectors.statements import per_vendor, statement_cursor, unchecked
 from orgenv.tokens import LAST_USED_RESOLUTION
 
 
@@ -192,16 +192,6 @@ def repeat_record(
     return row[0]
 
 
-_SQL: dict[str, str] = {}
-
-
-def _repeat_sql(connection: Any, given: tuple[str, ...]) -> str:
-    sql = _SQL.get(connection.vendor)
-    if sql is None:
-        sql = _SQL[connection.vendor] = _build_repeat_sql(connection, given)
-    return sql
-
-
 def _build_repeat_sql(connection: Any, given: tuple[str, ...]) -> str:
     q = connection.ops.quote_name
     from_rows = {
@@ -237,3 +227,7 @@ def _build_repeat_sql(connection: Any, given: tuple[str, ...]) -> str:
         "AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > %s) "
         f"AND t.last_used_at > %s RETURNING {q('id')}"
     )
+
+
+# The columns given are the same on every call (repeat_record's arguments).
+_repeat_sql = per_vendor(_build_repeat_sql)

@@ -16,6 +16,7 @@ PgBouncer 1.21 or later (max_prepared_statements set), as psycopg's own prepared
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
@@ -97,3 +98,17 @@ def first_read(sql: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> tu
     with statement_cursor(using) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+def per_vendor(build: Callable[..., str]) -> Callable[..., str]:
+    """`build(connection, *args)`, made once per database vendor: a statement whose text
+    depends only on the vendor (its quoting, its placeholders), not on each call."""
+    made: dict[str, str] = {}
+
+    def sql(connection: Any, *args: Any) -> str:
+        text = made.get(connection.vendor)
+        if text is None:
+            text = made[connection.vendor] = build(connection, *args)
+        return text
+
+    return sql
