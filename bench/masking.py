@@ -29,7 +29,6 @@ import argparse
 import base64
 import json
 import os
-import platform
 import random
 import statistics
 import string
@@ -41,6 +40,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
+
+from context import run_context
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "oev_benchmark0000.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -175,14 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     size = int(args.megabytes * 1_000_000)
     rng = random.Random(15)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    print(
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, "
-        f"{platform.machine()} x {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load {os.getloadavg()[0]:.1f}; {args.megabytes:g} MB, median of {args.repeat}"
-    )
+    print(f"{run_context()}; {args.megabytes:g} MB, median of {args.repeat}")
     print(
         f"{'case':<11}{'secrets':>8}{'orgenv MB/s':>13}{'per CPU s':>11}{'cat MB/s':>10}"
         f"{'start s':>9}  target"

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/resolve.py [--database sqlite|postgres|both] [--rounds 3]
                                       [--duration 10] [--connections 8]
+                                      [--cache local|redis|both]
 
 For each database it creates a fresh one (a SQLite file in a temporary directory, in WAL
 mode with synchronous=NORMAL and immediate transactions; the PostgreSQL database
@@ -14,13 +15,19 @@ data is read:
 - huge: 50 groups x 20 variables, half secret;
 
 issues a token per project, serves the app with gunicorn (2 workers, 127.0.0.1, a free
-port, DEBUG off, freshly generated keys, throttles raised out of the way), and beside it the
+port, DEBUG off, freshly generated keys, throttles raised out of the way but counting), and
+beside it the
 `limit` reference (bench/limit_app.py: bare Django, no database, no middleware, answering
 big's body from memory) with the same gunicorn settings. wrk (8 connections) drives, in
 alternating rounds so that noise from the machine falls on all alike: limit, floor, big,
 huge, and big revalidated with its ETag (304). It prints requests per second, the ratios
 and the non-2xx counts, and exits 1 if a target is missed: floor/limit >= 0.25,
 big/floor >= 0.9, huge/floor >= 0.8, 304/floor >= 1.5, no errors.
+
+Each database runs twice (--cache both, the default): with the local-memory cache (one app
+server; each worker counts the rate limits for itself) and with the cache several app
+servers share, Redis at 127.0.0.1:6379 (database 0, under a key prefix of this run, removed
+after it) — where each request's rate limits cost a round trip.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from context import run_context
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -130,6 +139,22 @@ def reset_postgres() -> None:
         conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
 
 
+REDIS = "redis://127.0.0.1:6379/0"
+CACHES = {"local": "local-memory cache", "redis": "Redis cache"}
+
+
+def cache_url(cache: str, prefix: str) -> str:
+    return f"{REDIS}?key_prefix={prefix}" if cache == "redis" else "locmemcache://bench"
+
+
+def forget_redis_keys(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        client.delete(key)
+
+
 def environment(database_url: str) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
@@ -218,13 +243,36 @@ def fetch(url: str, token: str) -> tuple[bytes, str, str]:
         return response.read(), response.headers["Content-Type"], response.headers["ETag"]
 
 
-def bench_database(name: str, database_url: str, args: argparse.Namespace, tmp: str) -> dict:
+def bench_database(
+    name: str, database_url: str, args: argparse.Namespace, tmp: str
+) -> dict[str, dict]:
+    """The runs against one database, seeded once, with each cache asked for."""
     env = environment(database_url)
     print(f"\n== {name}: migrating and seeding {database_url}", flush=True)
     run([PYTHON, "manage.py", "migrate", "-v0"], env)
     tokens = json.loads(
         run([PYTHON, __file__, "--seed"], env, capture_output=True).stdout.strip().splitlines()[-1]
     )
+    caches = ("local", "redis") if args.cache == "both" else (args.cache,)
+    summaries = {}
+    for cache in caches:
+        prefix = f"orgenv-bench-{secrets.token_hex(6)}"
+        label = f"{name}, {CACHES[cache]}"
+        print(f"\n== {label}", flush=True)
+        try:
+            # The same keys as the seeding: only the cache differs.
+            summaries[label] = bench_server(
+                {**env, "CACHE_URL": cache_url(cache, prefix)}, tokens, name, args, tmp
+            )
+        finally:
+            if cache == "redis":
+                forget_redis_keys(prefix)
+    return summaries
+
+
+def bench_server(
+    env: dict[str, str], tokens: dict[str, str], name: str, args: argparse.Namespace, tmp: str
+) -> dict:
     port, limit_port = free_port(), free_port()
     server = gunicorn("config.wsgi", env, port)
     limit = None
@@ -299,6 +347,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--cache", choices=["local", "redis", "both"], default="both")
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:
@@ -307,17 +356,18 @@ def main() -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk).")
 
+    print(run_context())
     summaries = {}
     with tempfile.TemporaryDirectory(prefix="orgenv-bench-") as tmp:
         if args.database in ("sqlite", "both"):
             # config/settings.py runs every SQLite database in WAL mode with immediate
             # transactions, as behind any web server: the benchmark measures the same set-up.
             url = f"sqlite:///{tmp}/bench.sqlite3"
-            summaries["SQLite"] = bench_database("SQLite", url, args, tmp)
+            summaries.update(bench_database("SQLite", url, args, tmp))
         if args.database in ("postgres", "both"):
             reset_postgres()
             url = f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
-            summaries["PostgreSQL"] = bench_database("PostgreSQL", url, args, tmp)
+            summaries.update(bench_database("PostgreSQL", url, args, tmp))
     ok = all([report(name, summary) for name, summary in summaries.items()])
     print("\nTarget met." if ok else "\nTarget MISSED.")
     return 0 if ok else 1

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from context import run_context
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 20_000
@@ -107,13 +108,7 @@ def main() -> int:
     if args.seed:
         seed(args.seed)
         return 0
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    print(
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, "
-        f"{platform.machine()} x {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
-    )
+    print(run_context())
     rates = []
     with tempfile.TemporaryDirectory(prefix="orgenv-rotate-") as tmp:
         if args.database in ("sqlite", "both"):

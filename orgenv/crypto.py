@@ -249,12 +249,20 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(
-    token: str, *, table: str = "?", column: str = "value", row: object = None, cache: bool = False
+    token: str,
+    *,
+    table: str = "?",
+    column: str = "value",
+    row: object = None,
+    cache: bool = False,
+    keep: bool = True,
 ) -> str:
     """Decrypt one token, or raise DecryptionError naming where it came from.
 
     With cache=True (the current value of row `row` of `table`), the plaintext is kept in
-    `plaintexts` so that the next resolution of an unchanged value costs no decryption."""
+    `plaintexts` so that the next resolution of an unchanged value costs no decryption.
+    keep=False, for a value that may never be committed (what a preview would write): a
+    plaintext kept already is used, none is added or replaced."""
     ring = key_ring()  # also makes sure the cache belongs to the current keys
     key = (table, row)
     if cache:
@@ -266,7 +274,7 @@ def decrypt(
     except (InvalidToken, UnicodeError, ValueError):
         decryption_failed.send(sender=Undecryptable, table=table, column=column)
         raise Undecryptable(table, column).error(row) from None
-    if cache:
+    if cache and keep:
         plaintexts.put(key, token, plaintext)
     return plaintext
 

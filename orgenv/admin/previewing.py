@@ -110,7 +110,9 @@ class ImpactRun:
     def end(self) -> None:
         if self._before is None:
             raise RuntimeError("ImpactRun.end() without begin(): the save was not measured")
-        after = resolve_world(opened(load_world(Organization(pk=self.organization_id))))
+        after = resolve_world(
+            opened(load_world(Organization(pk=self.organization_id)), committed=False)
+        )
         self.impact = difference(self._before, after)
         shown = fingerprint_of(self.impact)
         confirmed = self.expected is not None and shown == self.expected and not self.changed

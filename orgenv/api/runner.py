@@ -57,7 +57,7 @@ from ..models import ProjectToken
 from ..tokens import TokenRejected, digest, parse
 from .authentication import authenticate_header, authenticate_runner
 from .renderers import UnknownFormat
-from .throttling import AuthFailureThrottle, TokenRateThrottle
+from .throttling import TokenRateThrottle, admit_runner
 from .unavailable import is_unreachable, unavailable_response
 
 logger = logging.getLogger(__name__)
@@ -235,12 +235,11 @@ def answer_again(request: HttpRequest, fmt: str) -> HttpResponse | None:
         if text is None:
             return None
     # An address over its failures is refused with a valid token too: the long way says so.
-    if AuthFailureThrottle().blocked(request) is not None:
+    admitted = admit_runner(request, known.token_id)
+    if admitted is None:
         return None
-    throttle = TokenRateThrottle()
-    allowed = throttle.allow_key(throttle.key_of_id(known.token_id))
-    request.runner_throttle = (allowed, throttle.wait() if not allowed else None)
-    if not allowed:
+    request.runner_throttle = admitted
+    if not admitted[0]:
         return None  # the long way answers 429 (or 401 if the token went meanwhile)
     detail: dict[str, Any] = {"format": fmt}
     if unchanged:

@@ -210,7 +210,8 @@ class _Applier:
         self.apply_projects()
         self.apply_teams()
         self.apply_groups()
-        after = resolve_world(opened(load_world(self.org)))
+        # Not kept in the plaintext cache: a dry run rolls it back.
+        after = resolve_world(opened(load_world(self.org), committed=False))
         self.summary.plan[spec.slug] = difference(before, after)
         detail = self.summary.as_detail(spec.slug)
         if detail:  # an apply that changes nothing leaves no trace, like it leaves no history

@@ -13,7 +13,7 @@ page, the impact preview and "why" never disagree with what runners receive.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -265,19 +265,24 @@ def load_world(organization: Organization) -> World[Ciphertext]:
     )
 
 
-def _open(entry: Entry[Ciphertext]) -> str:
-    table, row = entry.row or ("?", None)
-    try:
-        return crypto.decrypt(entry.value, table=table, row=row, cache=True)
-    except crypto.DecryptionError:
-        # Compared and shown as what it is, so that the change that repairs it can be made.
-        return crypto.Undecryptable(table, "value", row=row).describe()
+def _opener(keep: bool) -> Callable[[Entry[Ciphertext]], str]:
+    def open_(entry: Entry[Ciphertext]) -> str:
+        table, row = entry.row or ("?", None)
+        try:
+            return crypto.decrypt(entry.value, table=table, row=row, cache=True, keep=keep)
+        except crypto.DecryptionError:
+            # Compared and shown as what it is, so that the change that repairs it can be made.
+            return crypto.Undecryptable(table, "value", row=row).describe()
+
+    return open_
 
 
-def opened(world: World[Ciphertext]) -> World[str]:
+def opened(world: World[Ciphertext], *, committed: bool = True) -> World[str]:
     """The world with its values decrypted, for the impact preview to compare (the preview
-    never prints a secret); a value no key opens reads "cannot be decrypted (key missing)"."""
-    return world.opened(_open)
+    never prints a secret); a value no key opens reads "cannot be decrypted (key missing)".
+    committed=False for a state that may be rolled back (what a save being previewed
+    wrote): its plaintexts are not kept in this process's cache (orgenv.crypto.plaintexts)."""
+    return world.opened(_opener(committed))
 
 
 def why_name(project: Project, name: str) -> Why:

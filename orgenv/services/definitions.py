@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import router
+from django.db import router, transaction
 from django.utils import timezone
 from simple_history.signals import pre_create_historical_record
 from simple_history.utils import get_change_reason_from_object
@@ -247,11 +247,11 @@ def write(plan: Plan) -> None:
     """Write the plan (inside the caller's transaction) and its history rows."""
     model = plan.model
     manager = model._default_manager
+    using = router.db_for_write(model)
     if plan.deleted:
         ids = [d.pk for d in plan.deleted]
         # No per-row signals or collector: nothing references a definition, and the
         # history rows are written below.
-        using = router.db_for_write(model)
         for start in range(0, len(ids), BATCH_SIZE):
             manager.filter(pk__in=ids[start : start + BATCH_SIZE])._raw_delete(using)
         history_record(model, plan.deleted, "-")
@@ -271,10 +271,18 @@ def write(plan: Plan) -> None:
         )
         history_record(model, plan.updated, "~")
     table = model._meta.db_table
-    for definition in plan.created + plan.updated:
-        plaintext = plan.plaintexts.get(definition.value)
-        if isinstance(plaintext, str):
-            crypto.remember(definition.value, plaintext, table=table, row=definition.pk)
+    written = [
+        (definition.value, plaintext, definition.pk)
+        for definition in plan.created + plan.updated
+        if isinstance(plaintext := plan.plaintexts.get(definition.value), str)
+    ]
+
+    def remember() -> None:
+        for token, plaintext, row in written:
+            crypto.remember(token, plaintext, table=table, row=row)
+
+    # Once committed: a write rolled back (a dry run, a failure) leaves no plaintext behind.
+    transaction.on_commit(remember, using=using)
 
 
 def history_record(model: type[Any], instances: list[Any], history_type: str) -> None:

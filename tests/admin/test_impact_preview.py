@@ -313,6 +313,22 @@ def test_neither_the_page_nor_the_stored_session_holds_a_secret_in_clear(client,
         assert NEW_SECRET not in text and "from-prod" not in text and OLD_SECRET not in text
 
 
+def kept_plaintexts() -> set[str]:
+    """The plaintexts this process keeps (orgenv.crypto.plaintexts), read off its entries."""
+    return {plaintext for _, plaintext, _ in crypto.plaintexts._entries.values()}
+
+
+def test_a_previewed_value_is_not_kept_in_memory_until_it_is_saved(client, world, prod):
+    crypto.plaintexts.clear()
+    client.force_login(world.alice)
+    response = preview(client, prod)
+    # The values as stored were decrypted and kept; what the rolled-back save wrote was not.
+    assert OLD_SECRET in kept_plaintexts()
+    assert NEW_SECRET not in kept_plaintexts() and "from-prod" not in kept_plaintexts()
+    confirm(client, change_url(prod), response.context["preview"].preview_id)
+    assert rows(prod)["S"].value == NEW_SECRET
+
+
 def test_a_project_page_save_previews_its_override(client, world, prod):
     client.force_login(world.alice)
     url = f"/admin/orgenv/project/{world.web.pk}/change/"

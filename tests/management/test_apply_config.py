@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 
+from orgenv import crypto
 from orgenv.models import AuditEvent, Organization, Project, Variable, VariableGroup
 from orgenv.tokens import token_issue
 from tests.concurrency import between_statements
@@ -114,9 +115,13 @@ def test_dry_run_writes_nothing_but_says_what_would_change(world, tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(VALID)
     before = snapshot()
+    crypto.plaintexts.clear()
     output = run(str(path), "--dry-run")
     assert "nothing was written" in output and "variables 3 created" in output
     assert snapshot() == before
+    # Nor is any value it would have written kept decrypted in this process.
+    kept = {plaintext for _, plaintext, _ in crypto.plaintexts._entries.values()}
+    assert not kept & {"one", "two", "three"}
 
 
 def test_changes_are_attributed_to_the_command_or_to_the_actor(world, tmp_path):
