@@ -77,9 +77,7 @@ def test_an_address_with_too_many_failures_gets_429_even_with_a_valid_token(
     assert client.get(URL, **bearer(raw, "10.9.9.9")).status_code == 200
 
 
-def test_an_answer_given_again_is_refused_too_once_the_address_fails(
-    client, raw, counting_cache
-):
+def test_an_answer_given_again_is_refused_too_once_the_address_fails(client, raw, counting_cache):
     etag = client.get(URL, **bearer(raw))["ETag"]  # remembered: the next ones are repeats
     assert client.get(URL, HTTP_IF_NONE_MATCH=etag, **bearer(raw)).status_code == 304
     for _ in range(2):
