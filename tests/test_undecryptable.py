@@ -92,7 +92,14 @@ def test_saving_its_page_blank_keeps_the_stored_token(client, world, broken):
 def test_the_admin_deletes_it(client, world, broken):
     client.force_login(world.alice)
     pk = lost().pk
-    response = client.post(f"/admin/orgenv/variable/{pk}/delete/", {"post": "yes"})
+    # Its deletion page shows the impact (the value reads "cannot be decrypted"), and
+    # confirming it as shown deletes it.
+    page = client.get(f"/admin/orgenv/variable/{pk}/delete/")
+    assert page.status_code == 200 and "LOST" in page.content.decode()
+    shown_at = page.context["deletion"].generation
+    response = client.post(
+        f"/admin/orgenv/variable/{pk}/delete/", {"post": "yes", "_impact_generation": shown_at}
+    )
     assert response.status_code == 302
     assert not Variable.objects.filter(pk=pk).exists()
     assert Variable.history.filter(id=pk, history_type="-").exists()  # history kept the token

@@ -19,7 +19,7 @@ from orgenv.models import Project, ProjectVariable, Team, VariableGroup
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
 from .forms import DefinitionForm, ProjectForm
 from .panels import effective_environment
-from .previewing import PreviewsImpact
+from .previewing import PreviewsDeletion, PreviewsImpact
 from .scanning import WarnsAboutPublicValues
 from .widgets import Picker
 
@@ -123,7 +123,7 @@ class ProjectVariableAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmi
 
 
 @admin.register(Team)
-class TeamAdmin(OrgScopedAdmin):
+class TeamAdmin(PreviewsDeletion, OrgScopedAdmin):
     workspace_tab = "projects"
     list_display = ("slug", "organization")
     list_select_related = ("organization",)

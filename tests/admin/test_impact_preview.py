@@ -20,37 +20,19 @@ from orgenv.models import (
     AuditEvent,
     Membership,
     Organization,
-    Project,
     ProjectVariable,
     Variable,
 )
 from orgenv.resolution.impact import difference, resolve_world
 from orgenv.selectors.layers import load_layers
 from orgenv.selectors.reach import load_world, opened
+from tests.admin.conftest import OLD_SECRET
 from tests.admin.test_groups import change_url, group_data
 from tests.conftest import make_group
 
 pytestmark = pytest.mark.django_db
 
-OLD_SECRET = "old-Secret-6d1e-never-shown"
 NEW_SECRET = "typed-Secret-0b7c-never-shown"
-
-
-@pytest.fixture
-def prod(world):
-    """Group prod (A, secret S, C) reaching web and api; group other (B) reaching web, at the
-    same priority."""
-    api = Project.objects.create(
-        organization=world.acme, slug="api", name="API", environment="production"
-    )
-    make_group(world.acme, "other", projects=[world.web], variables={"B": "from-other"})
-    return make_group(
-        world.acme,
-        "prod",
-        projects=[world.web, api],
-        variables={"A": "1", "C": "c"},
-        secrets={"S": OLD_SECRET},
-    )
 
 
 def rows(group):

@@ -266,7 +266,11 @@ def test_alice_deletes_an_acme_group_with_its_variables(client, world):
     confirm = client.get(f"{GROUPS}{group.pk}/delete/")
     assert confirm.status_code == 200
     assert "never-listed-value" not in confirm.content.decode()
-    response = client.post(f"{GROUPS}{group.pk}/delete/", {"post": "yes"})
+    # Confirmed as shown (the generation the page carries: orgenv.admin.previewing).
+    shown_at = confirm.context["deletion"].generation
+    response = client.post(
+        f"{GROUPS}{group.pk}/delete/", {"post": "yes", "_impact_generation": shown_at}
+    )
     assert response.status_code == 302
     assert not VariableGroup.objects.filter(pk=group.pk).exists()
 

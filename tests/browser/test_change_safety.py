@@ -177,3 +177,32 @@ def test_an_admin_overrides_a_variable_on_a_project_page_through_the_preview(
         "https://api.internal.example.com"
     )
     no_horizontal_scroll(page, width)
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_an_admin_deletes_a_group_after_seeing_what_each_project_loses(
+    page, demo: str, width: int
+) -> None:
+    group = VariableGroup.objects.get(name="production")
+    secret = group.variables.get(name="PRODUCTION_SECRET")
+    secret.value = "deleted-with-its-group-3f9a"
+    secret.save()
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, demo, "admin", "admin")
+    page.goto(f"{demo}/admin/orgenv/variablegroup/{group.pk}/change/")
+    page.get_by_role("link", name="Delete", exact=True).click()
+
+    page.get_by_role("heading", name="Deleting this affects 1 project.").wait_for()
+    table = page.get_by_role("table", name="What each project receives after the deletion")
+    text = table.inner_text()
+    assert "Project production_db" in text
+    assert "PRODUCTION_SECRET" in text and "removed" in text and "was from group:production" in text
+    assert "deleted-with-its-group-3f9a" not in page.content()
+    assert VariableGroup.objects.filter(pk=group.pk).exists()
+    no_horizontal_scroll(page, width)
+    page.screenshot(path=str(SCREENSHOTS / f"deletion-preview-{width}.png"), full_page=True)
+
+    page.get_by_role("button", name="Yes, I’m sure").click()
+    page.locator(".messagelist").wait_for()
+    assert "was deleted successfully" in page.locator(".messagelist").inner_text()
+    assert not VariableGroup.objects.filter(pk=group.pk).exists()
