@@ -111,12 +111,13 @@ def test_import_env_warns_with_file_line_and_rule(world, tmp_path):
     env.write_text(f"REGION=eu\nSTRIPE_KEY=sk_live_a1b2c3d4e5f6g7h8i9j0k1l2\nTOKEN={AWS_KEY}\n")
     status, out, err = command("import_env", "acme/backend", str(env), "--secret", "TOKEN")
     assert status == 0 and "3 created" in out
-    # The first line is ours (detect-secrets); the name-based proposal of the workspace's
-    # .env import may add its own.
-    assert err.splitlines()[0] == (
+    # One warning for the name, with every reason: detect-secrets' rules, and the name-based
+    # proposal that the admin's Paste .env makes.
+    assert err.splitlines() == [
         f"warning: {env}:2: STRIPE_KEY is public but looks like a credential "
-        "(Base64 High Entropy String, Stripe Access Key); import it with --secret STRIPE_KEY."
-    )
+        "(Base64 High Entropy String, Stripe Access Key; the name ends with _KEY); import it "
+        "with --secret STRIPE_KEY."
+    ]
     assert "sk_live" not in out + err and AWS_KEY not in out + err
 
 
@@ -175,3 +176,15 @@ def test_the_demo_keeps_one_public_credential_looking_value():
         "acme group:ml-training-secrets DATASETS_MIRROR_URL: Basic Auth Credentials"
     )
     assert "public-reader" not in out.getvalue() + listed
+
+
+def test_import_env_names_a_secret_looking_name_once_and_not_an_imported_secret(world, tmp_path):
+    make_group(world.acme, "backend")
+    env = tmp_path / "app.env"
+    env.write_text("REGION=eu\nAPI_TOKEN=abc\nDB_PASSWORD=correct-horse\n")
+    status, _, err = command("import_env", "acme/backend", str(env), "--secret", "DB_PASSWORD")
+    assert status == 0
+    assert err.splitlines() == [
+        f"warning: {env}:2: API_TOKEN is public but looks like a credential (the name ends "
+        "with _TOKEN); import it with --secret API_TOKEN."
+    ]

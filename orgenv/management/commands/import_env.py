@@ -65,23 +65,29 @@ class Command(OrgenvCommand):
             for o in (services.CREATED, services.UPDATED, services.UNCHANGED)
         )
         self.stdout.write(f"Imported {len(entries)} variable(s) into {target}: {counts}.")
-        # Public values that look like credentials (detect-secrets): file:line and the rule.
-        lines = {entry.name: entry.line for entry in entries}
-        for finding in findings_of(group.variables.filter(name__in=list(lines))):
-            self.stderr.write(
-                f"warning: {file}:{lines[finding.name]}: {finding.name} is public but looks "
-                f"like a credential ({finding.rules}); import it with --secret {finding.name}."
-            )
-        if not all_secret:
-            # The admin's Paste .env proposes these as secret; here they are only named.
-            for entry in entries:
-                reason = importing.proposed_secret(entry.name, entry.value)
-                if reason and entry.name not in secret and not flags.get(entry.name):
-                    self.stderr.write(
-                        f"warning: {file}:{entry.line}: {entry.name} looks secret ({reason}) "
-                        f"but was imported public; re-run with --secret {entry.name} to make "
-                        "it secret."
-                    )
+        # One warning per public value that looks like a credential, at its file:line, with
+        # every reason: the rules of detect-secrets that matched the stored value, and the
+        # name-based proposal the admin's Paste .env makes (the secret flags of before the
+        # import: a variable that was secret stays secret).
+        reasons: dict[str, list[str]] = {}
+        for finding in findings_of(group.variables.filter(name__in=list(names))):
+            reasons.setdefault(finding.name, []).append(finding.rules)
+        for entry in entries:
+            proposed = importing.proposed_secret(entry.name, entry.value)
+            if (
+                proposed
+                and not all_secret
+                and entry.name not in secret
+                and not flags.get(entry.name)
+            ):
+                reasons.setdefault(entry.name, []).append(proposed)
+        for entry in entries:
+            if entry.name in reasons:
+                self.stderr.write(
+                    f"warning: {file}:{entry.line}: {entry.name} is public but looks like a "
+                    f"credential ({'; '.join(reasons.pop(entry.name))}); import it with "
+                    f"--secret {entry.name}."
+                )
 
 
 def _group(target: str) -> VariableGroup:
