@@ -65,7 +65,13 @@ def get(base: str, token: str, etag: str | None = None) -> tuple[int, dict, str]
 
 
 @pytest.fixture
-def servers(live_server, settings):
+def server_env() -> dict[str, str]:
+    """What server B's environment adds to the test settings' (a test parametrizes it)."""
+    return {}
+
+
+@pytest.fixture
+def servers(live_server, settings, server_env):
     if connection.vendor != "postgresql":
         pytest.skip(
             "two app servers share a PostgreSQL database: run with DATABASE_URL=postgres://…"
@@ -89,6 +95,7 @@ def servers(live_server, settings):
         "CACHE_URL": f"{REDIS}?key_prefix={PREFIX}",
         "FERNET_KEYS": ",".join(keys),
         "ALLOWED_HOSTS": "127.0.0.1",
+        **server_env,
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     server = subprocess.Popen(
@@ -203,3 +210,22 @@ def test_every_kind_of_change_is_visible_to_the_next_request_on_either_server(
         status, body, _ = get(base, raw, etag)
         assert status == 401, body
         assert "second-password" not in json.dumps(body)
+
+
+@pytest.mark.parametrize("server_env", [{"THROTTLE_TOKEN_RATE": "4/day"}])
+def test_a_tokens_rate_is_counted_once_across_both_servers(servers, world, settings):
+    """Both servers count in the one Redis: the first answers (the long way) and the answers
+    given again (one script) alike. A day's window, in real time on both servers."""
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "token": "4/day"},
+    }
+    a, b = servers
+    make_group(world.acme, "production", projects=[world.web], variables={"MODE": "fast"})
+    _, raw = token_issue(project=world.web, name="ci")
+    statuses = [get(base, raw)[0] for base in (a, b, a, b, a, b)]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    # Another token of the project has its own count, on either server.
+    _, other = token_issue(project=world.web, name="other")
+    assert [get(base, other)[0] for base in (b, a)] == [200, 200]
