@@ -20,6 +20,7 @@ from orgenv.hygiene.report import overdue_secrets
 from orgenv.models import Project, Team, Variable, VariableGroup
 
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
+from .deleting import PreviewsDeletion
 from .forms import DefinitionForm, GroupForm
 from .panels import group_panels
 from .pasting import paste_view
@@ -38,7 +39,7 @@ class VariableInline(OrgScopedInline):
 
 
 @admin.register(VariableGroup)
-class VariableGroupAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin):
     form = GroupForm
     workspace_tab = "variables"
     list_display = (
@@ -175,7 +176,7 @@ def _team_label(team: Team) -> str:
 
 
 @admin.register(Variable)
-class VariableAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin):
     """Every variable of every group, for finding a name; values stay on the change page."""
 
     form = DefinitionForm

@@ -17,9 +17,10 @@ from orgenv import services
 from orgenv.models import Project, ProjectVariable, Team, VariableGroup
 
 from .base import OrganizationFilter, OrgScopedAdmin, OrgScopedInline
+from .deleting import PreviewsDeletion
 from .forms import DefinitionForm, ProjectForm
 from .panels import effective_environment
-from .previewing import PreviewsDeletion, PreviewsImpact
+from .previewing import PreviewsImpact
 from .scanning import WarnsAboutPublicValues
 from .widgets import Picker
 
@@ -33,7 +34,7 @@ class ProjectVariableInline(OrgScopedInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
+class ProjectAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin):
     form = ProjectForm
     workspace_tab = "projects"
     list_display = ("slug", "name", "organization", "environment")
@@ -110,7 +111,9 @@ class ProjectAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
 
 
 @admin.register(ProjectVariable)
-class ProjectVariableAdmin(PreviewsImpact, WarnsAboutPublicValues, OrgScopedAdmin):
+class ProjectVariableAdmin(
+    PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin
+):
     """Every project variable, for finding a name; values stay on the change page."""
 
     form = DefinitionForm

@@ -1,5 +1,5 @@
 """Deleting from the admin shows what it does to every project's environment first
-(orgenv.admin.previewing.PreviewsDeletion): a group, a project, a variable, a team, one at a
+(orgenv.admin.deleting): a group, a project, a variable, a team, one at a
 time or with "Delete selected". Showing writes nothing; confirming deletes only if the
 organization did not change since the page was shown."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from orgenv.admin.previewing import DELETION_GENERATION
+from orgenv.admin.deleting import DELETION_GENERATION
 from orgenv.models import Organization, Project, Team, Variable, VariableGroup
 from tests.admin.conftest import OLD_SECRET
 from tests.admin.test_impact_preview import written

@@ -266,7 +266,7 @@ def test_alice_deletes_an_acme_group_with_its_variables(client, world):
     confirm = client.get(f"{GROUPS}{group.pk}/delete/")
     assert confirm.status_code == 200
     assert "never-listed-value" not in confirm.content.decode()
-    # Confirmed as shown (the generation the page carries: orgenv.admin.previewing).
+    # Confirmed as shown (the generation the page carries: orgenv.admin.deleting).
     shown_at = confirm.context["deletion"].generation
     response = client.post(
         f"{GROUPS}{group.pk}/delete/", {"post": "yes", "_impact_generation": shown_at}
