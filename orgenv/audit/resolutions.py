@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import (
     DEFAULT_DB_ALIAS,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     connection,
@@ -26,6 +27,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 
 from orgenv.audit import events
+from orgenv.forensics.manifests import forget as forget_manifest
 from orgenv.forensics.manifests import manifest_id
 from orgenv.formats import environment_payload
 from orgenv.models import AuditEvent, Organization, Project, ProjectToken
@@ -57,23 +59,32 @@ def resolution_record(
     organization = layers.project.organization
     if layers.as_of is not None and not Project.objects.filter(pk=project.pk).exists():
         project = None  # deleted since: the event keeps its slug only
-    # In autocommit the INSERT is its own transaction, committed when it returns: no BEGIN
-    # and COMMIT round trips. Inside a caller's transaction, a savepoint keeps a failed
-    # insert from breaking it.
-    atomic = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with atomic:
-        return events.record(
-            AuditEvent.Kind.RESOLUTION,
-            actor=actor,
-            user=user,
-            token=token,
-            project=project,
-            project_slug=layers.project.slug,
-            organization=organization,
-            manifest_id=manifest_id(layers),
-            request=request,
-            detail=detail,
-        )
+    for attempt in (1, 2):
+        # In autocommit the INSERT is its own transaction, committed when it returns: no
+        # BEGIN and COMMIT round trips. Inside a caller's transaction, a savepoint keeps a
+        # failed insert from breaking it.
+        autocommit = not connection.in_atomic_block
+        try:
+            with nullcontext() if autocommit else transaction.atomic():
+                return events.record(
+                    AuditEvent.Kind.RESOLUTION,
+                    actor=actor,
+                    user=user,
+                    token=token,
+                    project=project,
+                    project_slug=layers.project.slug,
+                    organization=organization,
+                    manifest_id=manifest_id(layers),
+                    request=request,
+                    detail=detail,
+                )
+        except IntegrityError:
+            # The manifest was pruned since this process remembered or found its id (the
+            # event's foreign key, checked at commit, refused it): store it again, once.
+            if attempt == 2 or not autocommit:
+                raise
+            forget_manifest(layers)
+    raise AssertionError("unreachable")
 
 
 def resolution_deliver(

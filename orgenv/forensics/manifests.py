@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef, ProtectedError, QuerySet
 
 from orgenv.models import (
     AuditEvent,
@@ -119,6 +119,46 @@ def _remember(key: str, found: int) -> None:
     if len(_known) >= _KNOWN_MAX:
         _known.clear()
     _known[key] = found
+
+
+def forget(layers: ProjectLayers) -> None:
+    """Drop this process's memo of the layers' manifest id: such an id may be gone from the
+    database, since `prune` deletes the manifests no event references any more, which the
+    memo of a process cannot know."""
+    _known.pop(layers.fingerprint, None)
+
+
+def prunable(older_than: datetime) -> QuerySet[Manifest]:
+    """The manifests created before `older_than` that no event of `older_than` or later
+    references: those no event references once the older events are pruned."""
+    return Manifest.objects.filter(created_at__lt=older_than).filter(
+        ~Exists(AuditEvent.objects.filter(manifest=OuterRef("pk"), at__gte=older_than))
+    )
+
+
+def prune(older_than: datetime, *, batch_size: int = 2000) -> int:
+    """Delete the `prunable` manifests, once prune_audit has deleted the events older than
+    `older_than` (an older event still referencing one keeps it); how many. In short transactions of
+    `batch_size`, pausing for other writers on SQLite as the events' pruning does. A manifest
+    an access event comes to reference meanwhile is kept: the delete re-checks, and the
+    database's foreign key refuses the rest (that batch is then chosen again)."""
+    from orgenv.services.bulk import let_others_write  # services import this module
+
+    unreferenced = prunable(older_than)
+    deleted = refused = 0
+    while refused < 3:
+        batch = list(unreferenced.order_by("id").values_list("id", flat=True)[:batch_size])
+        if not batch:
+            break
+        try:
+            with transaction.atomic():
+                count, _ = unreferenced.filter(id__in=batch).delete()
+        except (IntegrityError, ProtectedError):
+            refused += 1  # an event came to reference one: choose again
+            continue
+        deleted += count
+        let_others_write(Manifest.objects.db)
+    return deleted
 
 
 def last_deliveries(org: Organization) -> dict[tuple[str, int], datetime]:

@@ -12,11 +12,15 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
+from django.test import Client
 from django.utils import timezone
 
+from orgenv import services
 from orgenv.audit import events as audit
-from orgenv.models import AuditEvent, Variable
+from orgenv.forensics.manifests import delivered
+from orgenv.models import AuditEvent, Manifest, Variable
 from orgenv.services.bulk import SQLITE_WORK
+from orgenv.tokens import token_issue
 from tests.concurrency import between_statements
 from tests.conftest import make_group
 
@@ -121,3 +125,61 @@ def test_a_resolution_waiting_for_the_lock_gets_in_between_two_batches(world):
     assert finished.wait(30) and errors == []
     assert finished_at_each_batch[0] is False
     assert finished_at_each_batch[-1] is True  # it got in before the last batch
+
+
+def _resolved(client, raw: str, etag: str | None = None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    if etag:
+        headers["HTTP_IF_NONE_MATCH"] = etag
+    response = client.get("/api/v1/environment", **headers)
+    assert response.status_code in (200, 304), response.content
+    return AuditEvent.objects.get(pk=response["X-Orgenv-Resolution"]), response["ETag"]
+
+
+def _backdate(**lookup: Any) -> None:
+    old = timezone.now() - timedelta(days=40)
+    AuditEvent._base_manager.filter(**lookup).update(at=old)
+    Manifest.objects.filter(
+        pk__in=AuditEvent.objects.filter(**lookup).values("manifest_id")
+    ).update(created_at=old)
+
+
+def test_manifests_no_event_references_any_more_go_with_their_events(world, client):
+    group = make_group(world.acme, "g", projects=[world.web], variables={"A": "1"})
+    _, raw = token_issue(project=world.web, name="ci")
+    first, _ = _resolved(client, raw)
+    services.variable_set(group=group, name="A", value="2", is_secret=False)  # a new manifest
+    second, _ = _resolved(client, raw)
+    assert first.manifest_id != second.manifest_id
+    _backdate(pk=first.pk)
+    # A manifest as old, but referenced by a recent event, stays.
+    kept, _ = _resolved(client, raw)
+    Manifest.objects.filter(pk=kept.manifest_id).update(
+        created_at=timezone.now() - timedelta(days=40)
+    )
+    assert "and 1 manifest(s)" in _run("--days", "30", "--dry-run")
+    assert Manifest.objects.filter(pk=first.manifest_id).exists()
+    assert "Deleted 1 audit event(s)" in _run("--days", "30")
+    assert not Manifest.objects.filter(pk=first.manifest_id).exists()
+    assert Manifest.objects.filter(pk=second.manifest_id).exists()
+    assert "and 0 manifest(s)" in _run("--days", "30")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_manifest_this_process_remembered_and_pruning_deleted_is_stored_again(world):
+    make_group(world.acme, "g", projects=[world.web], secrets={"S": "secret-value"})
+    _, raw = token_issue(project=world.web, name="ci")
+    client = Client()
+    first, etag = _resolved(client, raw)
+    assert _resolved(client, raw, etag)[0].manifest_id == first.manifest_id
+    # Everything up to now is older than the retention, and pruned: this process still
+    # remembers the manifest's id for the unchanged project, and its last answer.
+    _backdate(project=world.web)
+    _run("--days", "30")
+    assert not Manifest.objects.filter(pk=first.manifest_id).exists()
+    again, etag_again = _resolved(client, raw)  # the answer given again
+    assert etag_again == etag
+    assert Manifest.objects.filter(pk=again.manifest_id).exists()
+    assert delivered(again.manifest)[0].name == "S"
+    revalidated, _ = _resolved(client, raw, etag)
+    assert revalidated.manifest_id == again.manifest_id

@@ -1,7 +1,10 @@
-"""prune_audit [--days N] [--dry-run]: delete audit events older than the retention.
+"""prune_audit [--days N] [--dry-run]: delete audit events older than the retention, then
+the manifests (what resolutions delivered: names, sources, versions) no event references any
+more.
 
-Decided: audit events only. Change history is kept, because `resolve_env --as-of` rebuilds
-past environments from it; pruning it would silently make old incidents unanswerable.
+Decided: audit events (and manifests) only. Change history is kept, because
+`resolve_env --as-of` rebuilds past environments from it; pruning it would silently make old
+incidents unanswerable.
 Whoever needs to trim history too can run simple-history's own `clean_old_history`.
 """
 
@@ -13,6 +16,7 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from ...forensics import manifests
 from ...management.base import OrgenvCommand
 from ...models import AuditEvent
 
@@ -38,11 +42,18 @@ class Command(OrgenvCommand):
         if days < 1:
             raise CommandError(f"--days must be at least 1 (got {days}).")
         cutoff = timezone.now() - timedelta(days=days)
+        when = f"{cutoff:%Y-%m-%d %H:%M} UTC"
         if options["dry_run"]:
             count = AuditEvent.objects.filter(at__lt=cutoff).count()
+            unreferenced = manifests.prunable(cutoff).count()
             self.stdout.write(
-                f"Would delete {count} audit event(s) older than {cutoff:%Y-%m-%d %H:%M} UTC."
+                f"Would delete {count} audit event(s) older than {when}, and {unreferenced} "
+                "manifest(s) of what resolutions delivered that no later event references."
             )
             return
         count = AuditEvent.objects.prune(cutoff)
-        self.stdout.write(f"Deleted {count} audit event(s) older than {cutoff:%Y-%m-%d %H:%M} UTC.")
+        unreferenced = manifests.prune(cutoff)
+        self.stdout.write(
+            f"Deleted {count} audit event(s) older than {when}, and {unreferenced} "
+            "manifest(s) of what resolutions delivered that no event references any more."
+        )
