@@ -22,10 +22,9 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from orgenv import access
-from orgenv.models import Organization
 from orgenv.resolution.impact import Impact
 
-from .previewing import ImpactRow, ImpactRun, Preview, PreviewNeeded
+from .previewing import ImpactRow, ImpactRun, PreviewNeeded, impact_rows, locked_generation
 
 # Posted by a deletion's confirmation page: the organization's generation it was shown at.
 DELETION_GENERATION = "_impact_generation"
@@ -45,7 +44,7 @@ class DeletionPreview:
 
     @property
     def projects(self) -> list[tuple[str, list[ImpactRow]]]:
-        return Preview(self.impact, "", self.changed).projects
+        return impact_rows(self.impact)
 
     def headline(self) -> str:
         if not self.impact:
@@ -73,14 +72,9 @@ def deletion_preview(
 
 
 def confirmed_unchanged(request: HttpRequest, organization_id: int) -> bool:
-    """Inside the caller's transaction: lock the organization's row and say whether its
-    generation is still the one the confirmation page was shown at."""
-    current = (
-        Organization.objects.select_for_update()
-        .filter(pk=organization_id)
-        .values_list("generation", flat=True)
-        .first()
-    )
+    """Inside the caller's transaction: whether the organization's generation (its row now
+    locked) is still the one the confirmation page was shown at."""
+    current = locked_generation(organization_id)
     return current is not None and request.POST.get(DELETION_GENERATION) == str(current)
 
 

@@ -201,23 +201,39 @@ class Preview:
 
     @property
     def projects(self) -> list[tuple[str, list[ImpactRow]]]:
-        """(project, rows) in the impact's order: one row per variable or conflict."""
-        out = []
-        for project in self.impact.projects:
-            rows = [
-                ImpactRow(project.project, v.name, v.kind, v.detail(), v.secret)
-                for v in project.variables
-            ]
-            rows += [
-                ImpactRow(project.project, c.name, "conflict appears", conflict_detail(c))
-                for c in project.conflicts_appearing
-            ]
-            rows += [
-                ImpactRow(project.project, c.name, "conflict disappears", conflict_detail(c))
-                for c in project.conflicts_disappearing
-            ]
-            out.append((project.project, rows))
-        return out
+        return impact_rows(self.impact)
+
+
+def impact_rows(impact: Impact) -> list[tuple[str, list[ImpactRow]]]:
+    """(project, rows) in the impact's order: one row per variable or conflict."""
+    out = []
+    for project in impact.projects:
+        rows = [
+            ImpactRow(project.project, v.name, v.kind, v.detail(), v.secret)
+            for v in project.variables
+        ]
+        rows += [
+            ImpactRow(project.project, c.name, "conflict appears", conflict_detail(c))
+            for c in project.conflicts_appearing
+        ]
+        rows += [
+            ImpactRow(project.project, c.name, "conflict disappears", conflict_detail(c))
+            for c in project.conflicts_disappearing
+        ]
+        out.append((project.project, rows))
+    return out
+
+
+def locked_generation(organization_id: int) -> int | None:
+    """The organization's generation, its row locked until the caller's transaction ends:
+    no other write to the organization can slip in between a check of it and the write
+    that follows; None when the organization is gone."""
+    return (
+        Organization.objects.select_for_update()
+        .filter(pk=organization_id)
+        .values_list("generation", flat=True)
+        .first()
+    )
 
 
 class _Captured(BaseStorage):
@@ -260,14 +276,7 @@ def save_with_preview(
         messages.info(request, back_note)
         return show_form()
     with transaction.atomic():
-        # Locked until the save commits: no other write to the organization can slip in
-        # between this check and the save.
-        generation = (
-            Organization.objects.select_for_update()
-            .filter(pk=pending.organization_id)
-            .values_list("generation", flat=True)
-            .first()
-        )
+        generation = locked_generation(pending.organization_id)  # until the save commits
         run = ImpactRun(
             expected=pending.fingerprint,
             changed=generation != pending.generation,

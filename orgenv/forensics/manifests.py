@@ -138,10 +138,11 @@ def prunable(older_than: datetime) -> QuerySet[Manifest]:
 
 def prune(older_than: datetime, *, batch_size: int = 2000) -> int:
     """Delete the `prunable` manifests, once prune_audit has deleted the events older than
-    `older_than` (an older event still referencing one keeps it); how many. In short transactions of
-    `batch_size`, pausing for other writers on SQLite as the events' pruning does. A manifest
-    an access event comes to reference meanwhile is kept: the delete re-checks, and the
-    database's foreign key refuses the rest (that batch is then chosen again)."""
+    `older_than` (an older event still referencing one keeps it); how many. In short
+    transactions of `batch_size`, pausing for other writers on SQLite as the events' pruning
+    does. A manifest an access event comes to reference meanwhile is kept: the delete
+    re-checks, and the database's foreign key refuses the rest (that batch is then chosen
+    again)."""
     from orgenv.services.bulk import let_others_write  # services import this module
 
     unreferenced = prunable(older_than)
