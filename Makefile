@@ -89,12 +89,21 @@ test-sqlite: install chromium consumers
 test-postgres: install chromium consumers postgres
 	DATABASE_URL=$(PG_URL) $(PY) -m pytest
 
-test: install chromium consumers
-	rm -rf artifacts/databases
+# The SQLite and PostgreSQL passes run at the same time (each has its own test database;
+# about half the wall-clock time of a pass is spent waiting on browsers, servers and sleeps),
+# each into its log, printed whole once both have ended.
+test: install chromium consumers postgres
+	rm -rf artifacts/databases artifacts/test-*.log
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory audit
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+	@mkdir -p artifacts; echo "running the SQLite and PostgreSQL passes at once" \
+	  "(logs: artifacts/test-sqlite.log, artifacts/test-postgres.log)"
+	@$(MAKE) --no-print-directory test-sqlite >artifacts/test-sqlite.log 2>&1 & sqlite=$$!; \
+	  $(MAKE) --no-print-directory test-postgres >artifacts/test-postgres.log 2>&1 & postgres=$$!; \
+	  wait $$sqlite; sqlite_rc=$$?; wait $$postgres; postgres_rc=$$?; \
+	  echo "=== SQLite pass (exit $$sqlite_rc)"; cat artifacts/test-sqlite.log; \
+	  echo "=== PostgreSQL pass (exit $$postgres_rc)"; cat artifacts/test-postgres.log; \
+	  exit $$((sqlite_rc || postgres_rc))
 
 # The README tour's pictures: the workspace's browser tests, writing docs/screenshots/ too.
 screenshots: install chromium
