@@ -10,7 +10,7 @@ PORT ?= 8000
 # (refused by the API) must not end up in a log.
 ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"
 
-.PHONY: run test test-sqlite test-postgres install env demo lint format audit bench chromium consumers postgres clean screenshots
+.PHONY: run test test-sqlite test-postgres install env demo lint format docs audit bench chromium consumers postgres clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,9 +62,19 @@ postgres:
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL did not start on 127.0.0.1:5432"; exit 1
 
+# Material for MkDocs prints a notice about MkDocs 2 on every build (docs/developing.md says
+# what it means for this site); the build's own warnings still fail it (--strict).
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(MKDOCS) build --strict --quiet
+
+# The documentation site at http://127.0.0.1:8001/, rebuilt as docs/, mkdocs.yml or the
+# README change (port 8000 is make run's).
+docs: install
+	$(MKDOCS) serve -a 127.0.0.1:8001
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -105,7 +115,7 @@ test: install chromium consumers postgres
 	  echo "=== PostgreSQL pass (exit $$postgres_rc)"; cat artifacts/test-postgres.log; \
 	  exit $$((sqlite_rc || postgres_rc))
 
-# The README tour's pictures: the workspace's browser tests, writing docs/screenshots/ too.
+# The workspace tour's pictures (docs/workspace.md): its browser tests, writing docs/screenshots/.
 screenshots: install chromium
 	ORGENV_DOCS_SCREENSHOTS=1 env -u DATABASE_URL $(PY) -m pytest tests/browser/test_workspace.py -q
 

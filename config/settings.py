@@ -1,4 +1,4 @@
-"""orgenv settings: every value comes from the environment (README "Configuration").
+"""orgenv settings: every value comes from the environment (docs/configuration.md).
 
 A `.env` file at the repository root is read when present; `make run` writes one with
 freshly generated keys the first time.

@@ -3,14 +3,14 @@
 No Django import, no side effect: the API, `resolve_env` and the runner CLI (which must not
 import Django) share them.
 
-- json: the README "Runner API" shape (`environment_payload` builds it);
+- json: the docs/api.md shape (`environment_payload` builds it);
 - dotenv: `NAME='value'` lines where single quotes keep the value literal for every reader
   we know (python-dotenv, orgenv's own `import_env`, npm `dotenv`, Node's `--env-file` and
   `util.parseEnv`): no `'`, no carriage return (npm `dotenv` and Node turn it into a newline
   or drop it), no `\\\\` and no trailing `\\` (python-dotenv decodes `\\\\` and `\\'`
   even there). Other values are `NAME="value"`, with a backslash before backslashes and
   quotes and escapes for newline, return and tab, which python-dotenv and `import_env` read
-  back unchanged (README "Dotenv readers" says who reads what). python-dotenv must be told
+  back unchanged (docs/cli.md "Dotenv readers" says who reads what). python-dotenv must be told
   `interpolate=False`: it expands `${…}` whatever the quoting, and no escape stops it.
   (docker's `--env-file` is not a dotenv parser: it keeps quotes as part of the value.)
 - shell: `export NAME='value'` lines for POSIX sh: inside single quotes nothing is special,
@@ -67,7 +67,7 @@ def environment_payload(
     resolution: Resolution,
     values: Mapping[str, str | None],
 ) -> dict[str, Any]:
-    """The JSON shape of README "Runner API". `values` maps each resolved name to its
+    """The JSON shape of docs/api.md. `values` maps each resolved name to its
     plaintext, or to None where the caller may not see it."""
     return {
         "organization": organization,

@@ -1,4 +1,4 @@
-"""The domain of README "Organizations, projects, groups". Models keep only simple derived
+"""The domain of docs/concepts.md "Organizations, projects, groups". Models keep only simple derived
 values; writes with side effects live in orgenv.services, reads in orgenv.selectors and
 orgenv.access."""
 
@@ -399,7 +399,7 @@ class Manifest(models.Model):
     """What resolutions delivered, never a value: each variable's name, source, row and
     version (the id of its history row), in delivery order, and the conflicts. Stored once
     per distinct content and referenced by every access event that delivered exactly that,
-    so an unchanged project's event stays a small row (README "Forensics and hygiene")."""
+    so an unchanged project's event stays a small row (docs/forensics.md)."""
 
     digest = models.CharField(max_length=64, unique=True, editable=False)
     # [[name, source, row id, history id, is_secret 0/1], …]; a project's row ids belong to

@@ -1,4 +1,4 @@
-"""The rules of README "Names and values", shared by every write path."""
+"""The rules of docs/concepts.md "Names and values", shared by every write path."""
 
 from __future__ import annotations
 

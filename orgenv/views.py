@@ -1,4 +1,4 @@
-"""Member pages: thin and read-only (README "Who sees what").
+"""Member pages: thin and read-only (docs/access.md).
 
 Who may read a project is orgenv.access's answer (projects_for, project_access); any other
 project, of any organization, existing or not, answers 404, so a page never confirms that a

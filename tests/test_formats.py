@@ -1,5 +1,5 @@
 """Output formats: what we write is read back exactly by sh, python-dotenv and import_env,
-and by npm dotenv and Node's own reader where README "Dotenv readers" says so."""
+and by npm dotenv and Node's own reader where docs/cli.md "Dotenv readers" says so."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from orgenv.formats import (
 )
 from orgenv.resolution import Conflict, Resolution, Resolved
 
-# Any text a variable may hold: everything but NUL (README "Names and values") and lone
+# Any text a variable may hold: everything but NUL (docs/concepts.md "Names and values") and lone
 # surrogates (not UTF-8).
 values = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"))
 
@@ -157,7 +157,7 @@ def node_values(reader: str, path: Path, names: list[str]) -> dict[str, str]:
 
 
 def reader_rows(value: str) -> set[str]:
-    """The readers README "Dotenv readers" promises read `value` exactly, by its row."""
+    """The readers docs/cli.md "Dotenv readers" promises read `value` exactly, by its row."""
     everyone = {"python-dotenv", "import_env", "dotenv", "parseEnv", "env-file"}
     if dotenv_single_quotable(value):
         return everyone

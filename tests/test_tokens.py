@@ -31,7 +31,7 @@ def rejection(raw: str) -> TokenRejected:
 def test_an_issued_token_has_the_spec_format_and_only_its_digest_is_stored(world):
     token, raw = token_issue(project=world.web, name="ci")
     assert raw.startswith("oev_") and TOKEN_RE.fullmatch(raw)
-    # README "Runner API": oev_ followed by at least 32 characters of A-Za-z0-9_.-
+    # docs/api.md: oev_ followed by at least 32 characters of A-Za-z0-9_.-
     assert len(raw) - 4 >= 32 and set(raw[4:]) <= set(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
     )

@@ -1,4 +1,4 @@
-"""The rules of README "Names and values", checked by generating names and values."""
+"""The rules of docs/concepts.md "Names and values", checked by generating names and values."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from orgenv.tokens import LAST_USED_RESOLUTION
 @dataclass(frozen=True)
 class Delivery:
     event: AuditEvent
-    payload: dict[str, Any]  # README "Runner API" shape; secrets withheld are None
+    payload: dict[str, Any]  # docs/api.md shape; secrets withheld are None
 
 
 def resolution_record(

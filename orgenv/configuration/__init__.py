@@ -2,7 +2,7 @@
 loading.py), validated whole against the format, the rules and the database (`validate`,
 validation.py: every error at once, nothing written), then applied in one transaction through
 orgenv.services (`apply`, applying.py). What the file leaves out is left alone; what `--prune`
-may delete is in the README ("Management commands")."""
+may delete is in docs/commands.md."""
 
 from __future__ import annotations
 

@@ -1,3 +1,2 @@
 """After a leak: what each resolution delivered (manifests), the exact environment it
-delivered (replay) and everyone who received a variable (exposure). README "Forensics and
-hygiene"."""
+delivered (replay) and everyone who received a variable (exposure). docs/forensics.md."""

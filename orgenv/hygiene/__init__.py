@@ -1,2 +1,2 @@
 """Before a leak: public values that look like credentials (scanning), and secrets that are
-old, unused or shadowed everywhere (report). README "Forensics and hygiene"."""
+old, unused or shadowed everywhere (report). docs/forensics.md."""

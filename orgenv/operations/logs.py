@@ -1,7 +1,7 @@
 """LOG_FORMAT=json: one JSON object per log line, for log collectors.
 
 The fields are the record's time, level, logger and message (and the traceback of an
-exception). orgenv never logs a value or a token (README "Who sees what"); this formatter
+exception). orgenv never logs a value or a token (docs/access.md); this formatter
 adds nothing from the request, so it cannot add one either.
 """
 

@@ -1,6 +1,6 @@
 """The pure heart of orgenv: no Django import, plain data in and out, table-tested.
 
-- rules: precedence and reach (README "Resolution");
+- rules: precedence and reach (docs/concepts.md "Resolution");
 - impact: what a proposed change does to every project (the impact preview);
 - why: why a name reaches a project or not, and what would make it reach.
 """

@@ -1,8 +1,8 @@
 """Precedence, pure: plain data in, resolved variables with sources and conflicts out.
 
 No Django import on purpose: these rules are the heart of orgenv and are tested table by
-table without a database (tests/resolution/test_rules.py). README "Resolution", lowest precedence
-first:
+table without a database (tests/resolution/test_rules.py). docs/concepts.md "Resolution",
+lowest precedence first:
 
 1. variables of every group that reaches the project, in ascending priority; among groups of
    equal priority defining the same name, the group whose name sorts first wins and the clash

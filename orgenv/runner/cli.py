@@ -36,7 +36,8 @@ __all__ = ["main", "fetch_environment", "FetchError", "Environment"]
 
 VERSION = "0.1.0"
 ENDPOINT = "/api/v1/environment"
-# README "Names and values": anything else in an answer would corrupt the command's environment.
+# docs/concepts.md "Names and values": anything else in an answer would corrupt the command's
+# environment.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEFAULT_TIMEOUT = 10.0
 

@@ -52,10 +52,10 @@ def no_horizontal_scroll(page) -> None:
 
 
 def shoot(page, name: str, width: int) -> None:
-    """A screenshot for the README's tour, when asked for."""
+    """A screenshot for the workspace tour (docs/workspace.md), when asked for."""
     if os.environ.get("ORGENV_DOCS_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
-        # The whole page, cut at a height a README reader still scrolls through (the
+        # The whole page, cut at a height a reader of the docs still scrolls through (the
         # audit log's fifty entries at 360 px would be eleven screens).
         height = min(page.evaluate("document.documentElement.scrollHeight"), 2600)
         page.screenshot(

@@ -1,4 +1,4 @@
-"""The demo command: the README "Demo data" table exactly, only into an empty database, no
+"""The demo command: the docs/demo.md table exactly, only into an empty database, no
 plaintext at rest."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from orgenv.management.commands.demo import DEMO_FILE
 from orgenv.models import Membership, Organization, Project, Team, Variable, VariableGroup
 from orgenv.selectors.layers import load_layers, plaintext, reveal
 
-# README "Demo data", transcribed by hand (not read from demo.yaml, so the file is checked).
+# docs/demo.md, transcribed by hand (not read from demo.yaml, so the file is checked).
 PROJECTS = {
     "production_db": "production",
     "production-ml": "production",

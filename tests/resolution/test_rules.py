@@ -1,4 +1,4 @@
-"""README "Resolution", rule by rule, without a database."""
+"""docs/concepts.md "Resolution", rule by rule, without a database."""
 
 from __future__ import annotations
 

@@ -14,11 +14,12 @@ from ..base import OrgenvCommand, check_actor_administers
 class Command(OrgenvCommand):
     help = (
         "Make the database match a YAML file of organizations, teams, projects, groups, grants "
-        "and variables (the format is in the README). The whole file is validated before anything "
-        "is written; any error rejects it whole, naming the line. Absent keys and lists are "
-        "left as they are. --prune also deletes, inside the groups and projects the file lists, "
-        "the variables, project variables and group grants (projects, teams) that it no longer "
-        "lists; it never deletes organizations, projects, teams, groups or memberships."
+        "and variables (the format is in docs/commands.md). The whole file is validated before "
+        "anything is written; any error rejects it whole, naming the line. Absent keys and "
+        "lists are left as they are. --prune also deletes, inside the groups and projects the "
+        "file lists, the variables, project variables and group grants (projects, teams) that "
+        "it no longer lists; it never deletes organizations, projects, teams, groups or "
+        "memberships."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,4 +1,4 @@
-"""python manage.py demo — the demo data of the README, through the same code as apply_config.
+"""python manage.py demo — the demo data of docs/demo.md, through the same code as apply_config.
 
 It loads only into an empty database (no user, no organization): `make run` calls it at every
 start, and it must never undo what someone changed since, nor create admin/admin in a
