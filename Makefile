@@ -26,6 +26,8 @@ install: $(VENV)/.installed
 	  echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')"; \
 	  echo "FERNET_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"; \
 	  echo "DEBUG=false"; \
+	  echo "# notification mails printed by the worker (make run), not sent"; \
+	  echo "EMAIL_URL=consolemail://"; \
 	} > .env
 	@echo "wrote .env with fresh SECRET_KEY and FERNET_KEYS"
 
@@ -40,8 +42,14 @@ run: demo
 	@echo "orgenv is serving http://$(HOST):$(PORT)/ — sign in as admin/admin or alice/alice"
 	@# One process with threads: the default cache (local memory) is per process, and the
 	@# API's rate limits must count every request. Several processes need CACHE_URL=redis://…
-	$(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 4 \
-	  --access-logfile - --access-logformat '$(ACCESS_LOG_FORMAT)'
+	@# Beside it, one background worker (webhooks, mails, periodic tasks). Both run in the
+	@# background so that the trap runs at once on Ctrl-C or a TERM to this shell (a shell
+	@# runs no trap while a foreground command runs); the worker stops when the server does.
+	@$(PY) manage.py db_worker --no-reload & worker=$$!; \
+	  $(VENV)/bin/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 4 \
+	    --access-logfile - --access-logformat '$(ACCESS_LOG_FORMAT)' & server=$$!; \
+	  trap 'kill $$server $$worker 2>/dev/null' INT TERM; \
+	  wait $$server; status=$$?; kill $$server $$worker 2>/dev/null; wait; exit $$status
 
 chromium:
 	@command -v chromium >/dev/null || { \

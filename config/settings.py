@@ -35,7 +35,15 @@ def _names_in(path: Path) -> frozenset[str]:
 # variable that members and runners see (orgenv.configuration.validation): the secrets, and
 # whatever the server's .env defines.
 ORGENV_SERVER_ENV_NAMES = frozenset(
-    {"SECRET_KEY", "FERNET_KEYS", "DATABASE_URL", "CACHE_URL", "EMAIL_URL", "METRICS_TOKEN"}
+    {
+        "SECRET_KEY",
+        "FERNET_KEYS",
+        "DATABASE_URL",
+        "CACHE_URL",
+        "EMAIL_URL",
+        "METRICS_TOKEN",
+        "TASKS_REDIS_URL",
+    }
 ) | _names_in(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -92,7 +100,11 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_tasks",
     "orgenv",
+    # After orgenv: orgenv's db_worker (the library's worker plus the periodic tasks) takes
+    # the command's name (the first app listed wins).
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -325,14 +337,63 @@ if TOKEN_DEFAULT_DAYS < 1:
 # TOTP: the name authenticator apps show beside the code.
 OTP_TOTP_ISSUER = "orgenv"
 
-# Mail for password resets. Without EMAIL_URL the reset pages do not exist: a form that
-# promises a mail nobody sends would only log failed SMTP connections.
+# Mail for password resets and notifications (orgenv.notifications). Without EMAIL_URL the
+# reset pages do not exist (a form that promises a mail nobody sends would only log failed
+# SMTP connections) and notifications go to webhooks only. `make run` writes
+# EMAIL_URL=consolemail:// into a new .env: mails are printed by the worker.
 EMAIL_URL = env.str("EMAIL_URL", default="").strip()
 if EMAIL_URL:
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orgenv@localhost")
 # Password reset requests per client address and per e-mail address, per hour.
 PASSWORD_RESET_RATE = env.int("PASSWORD_RESET_RATE", default=5)
+
+# Background work (orgenv.background): Django's tasks framework through the django-tasks
+# backport. The database backend needs nothing more than the database: `python manage.py
+# db_worker` runs the tasks. TASKS_BACKEND=rq sends them to Redis instead (django-tasks-rq,
+# `pip install 'orgenv[rq]'`; docs/webhooks.md "Workers"), run by `python manage.py rqworker
+# --job-class django_tasks_rq.Job --with-scheduler`.
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="database").strip().lower()
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_BACKEND == "rq":
+    _cache = env.str("CACHE_URL", default="")
+    _redis = env.str("TASKS_REDIS_URL", default="") or (
+        _cache if _cache.startswith("redis") else ""
+    )
+    if not _redis:
+        raise ImproperlyConfigured(
+            "TASKS_BACKEND=rq needs a Redis: set TASKS_REDIS_URL=redis://… (or a redis:// "
+            "CACHE_URL, which it then shares)."
+        )
+    _at = INSTALLED_APPS.index("django_tasks")
+    INSTALLED_APPS[_at:_at] = ["django_rq", "django_tasks_rq"]
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+    RQ_QUEUES = {"default": {"URL": _redis}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be database or rq, not {TASKS_BACKEND!r}.")
+# Periodic tasks (dotted path → seconds between runs), enqueued by the first db_worker to
+# find one due (`python manage.py run_periodic` does the same from cron, for the RQ backend).
+ORGENV_PERIODIC_TASKS = {
+    # Outbox rows whose task was lost (a worker killed, an enqueue after commit that failed).
+    "orgenv.notifications.tasks.recover": 60,
+    # Delivered notifications and finished task results past their retention.
+    "orgenv.notifications.tasks.prune": 60 * 60,
+}
+# How often a db_worker's scheduler looks for due periodic tasks.
+PERIODIC_TICK_SECONDS = env.float("PERIODIC_TICK_SECONDS", default=10)
+# An outbox row still waiting this long after it was due is taken for lost and enqueued
+# again (its task never ran, or its worker died).
+NOTIFICATION_RECOVER_AFTER_SECONDS = env.float("NOTIFICATION_RECOVER_AFTER_SECONDS", default=60)
+# Retries of a failed webhook delivery or notification mail: exponential backoff from this
+# first wait (doubling, at most 6 h apart, with jitter) for this many hours.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_RETRY_HOURS = env.float("WEBHOOK_RETRY_HOURS", default=24)
+# Days a notification (and its delivery log) is kept once every part of it is done.
+NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=30)
+# The address links in notifications point to (https://orgenv.example.com); without it, the
+# address of the request that made the change, else http://127.0.0.1:8000.
+SITE_URL = env.str("SITE_URL", default="").strip().rstrip("/")
 
 # How recent a password entry (and second factor, when enrolled) a reveal needs.
 REVEAL_REAUTH_SECONDS = env.int("REVEAL_REAUTH_SECONDS", default=600)

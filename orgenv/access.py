@@ -63,6 +63,21 @@ def _admin_memberships(user: User | None) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user, role=Membership.Role.ADMIN)
 
 
+def organization_admins(organization: Organization | int) -> QuerySet[User]:
+    """The users who administer `organization`: the rule of _admin_memberships seen from the
+    organization's side (active, staff, an admin membership). Superusers are not listed:
+    they administer everything and are nobody's contact."""
+    from django.contrib.auth import get_user_model
+
+    org_id = organization if isinstance(organization, int) else organization.pk
+    return get_user_model().objects.filter(
+        is_active=True,
+        is_staff=True,
+        memberships__organization_id=org_id,
+        memberships__role=Membership.Role.ADMIN,
+    )
+
+
 def organization_of(obj: Any) -> int | None:
     """The id of the organization an instance belongs to, following ORGANIZATION_PATH; None
     for a model outside the tenancy or when the chain is broken (a parent deleted too, as

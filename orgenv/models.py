@@ -546,3 +546,23 @@ class AppServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PeriodicRun(models.Model):
+    """When a periodic task (setting ORGENV_PERIODIC_TASKS) is next due: the row a process
+    updates to claim a run, so that one run is enqueued however many workers look
+    (orgenv.background)."""
+
+    name = models.CharField(max_length=200, primary_key=True, help_text="the task's dotted path")
+    due_at = models.DateTimeField()
+    last_enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "periodic run"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# The outbox and the webhooks live in their package; the app's models are one module.
+from .notifications.models import *  # noqa: E402,F403

@@ -11,6 +11,9 @@ os.environ.setdefault("FERNET_KEYS", Fernet.generate_key().decode())
 os.environ.setdefault("AXES_FAILURE_LIMIT", "5")
 # The metrics middleware is on in tests, as it is wherever METRICS_TOKEN is set.
 os.environ.setdefault("METRICS_TOKEN", secrets.token_urlsafe(24))
+# No mail unless a test turns it on: the .env `make run` writes sets EMAIL_URL (consolemail),
+# and the password reset pages and notification mails would follow it.
+os.environ.setdefault("EMAIL_URL", "")
 
 from config.settings import *  # noqa: E402,F403
 
