@@ -43,7 +43,7 @@ class Command(OrgenvCommand):
         try:
             config = configuration.read(file, prune=prune)
         except configuration.ConfigInvalid as exc:
-            count = len(exc.errors)
+            count = len(exc.errors) + exc.more
             raise CommandError(
                 f"{file} was not applied ({count} error{'s' if count != 1 else ''}; "
                 f"nothing was changed):\n{exc}"
