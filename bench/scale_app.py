@@ -1,7 +1,8 @@
 """orgenv's own WSGI application, measured: what bench/scale.py serves with gunicorn.
 
 Each answer carries, in headers, what the server spent on it: `X-Bench-Ms` (from the
-request reaching Django to the last byte of the body built), `X-Bench-Queries` (SQL
+request reaching Django to the last byte of the body built), `X-Bench-CPU-Ms` (the
+worker's CPU time in that span: what the machine's load does not inflate), `X-Bench-Queries` (SQL
 statements run, counted by a Django execute wrapper on every connection the request uses),
 and, when the request asks with `X-Bench-Trace: 1`, `X-Bench-Peak-KB` (the peak of Python's
 allocations during the request, tracemalloc; slower, so never on a timed run) and
@@ -53,7 +54,7 @@ def application(environ: dict, start_response):  # noqa: ANN201
         wrapper.__enter__()
     if trace:
         tracemalloc.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         result = _django(environ, capture)
         try:
@@ -62,6 +63,7 @@ def application(environ: dict, start_response):  # noqa: ANN201
             if hasattr(result, "close"):
                 result.close()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         peak = tracemalloc.get_traced_memory()[1] if trace else None
     finally:
         if trace:
@@ -72,6 +74,7 @@ def application(environ: dict, start_response):  # noqa: ANN201
     headers += [
         ("Content-Length", str(len(body))),
         ("X-Bench-Ms", f"{elapsed * 1000:.1f}"),
+        ("X-Bench-CPU-Ms", f"{cpu * 1000:.1f}"),
         ("X-Bench-Queries", str(counter.queries)),
     ]
     if peak is not None:

@@ -12,6 +12,7 @@ from ..base import OrgenvCommand, check_actor_administers
 
 
 class Command(OrgenvCommand):
+    pauses_collector = True
     help = (
         "Make the database match a YAML file of organizations, teams, projects, groups, grants "
         "and variables (the format is in docs/commands.md). The whole file is validated before "

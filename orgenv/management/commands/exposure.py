@@ -29,6 +29,7 @@ COLUMNS = (
 
 
 class Command(OrgenvCommand):
+    pauses_collector = True
     help = (
         "Every resolution that delivered NAME — time, project, token, address, user agent, "
         "version — and a summary: the blast radius of a leaked credential. ORG/PROJECT: the "
