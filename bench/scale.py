@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import html.parser
 import json
+import math
 import os
 import random
 import re
@@ -976,6 +977,9 @@ def table(results: dict[str, dict[str, list[Figure]]], markers: dict[str, dict])
     header = ["page or command", *[f"{s}: server time, queries" for s in sizes]]
     last = sizes[-1]
     header.append(f"{last}: peak memory")
+    estimate = "M" in sizes and "L" in sizes
+    if estimate:
+        header.append("XL, estimated")
     out.append("| " + " | ".join(header) + " |")
     out.append("|" + " --- |" * len(header))
     for what, by_size in rows.items():
@@ -986,8 +990,23 @@ def table(results: dict[str, dict[str, list[Figure]]], markers: dict[str, dict])
         else:
             kind = "RSS" if kinds[what] == "commands" else "Python"
             cells.append(f"{peak.peak_mb:,.1f} MB ({kind})")
+        if estimate:
+            cells.append(extrapolated(by_size.get("M"), by_size.get("L")))
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def extrapolated(m: Figure | None, l: Figure | None) -> str:  # noqa: E741
+    """XL from M and L, on paper: each figure grows from L to XL as it grew from M to L,
+    by the same power of the organization's size (L is 3 × M, XL 10/3 × L)."""
+    if m is None or l is None or m.ms is None or l.ms is None or m.ms <= 0:
+        return "—"
+    growth = math.log(l.ms / m.ms) / math.log(3)
+    text = f"~{l.ms * (10 / 3) ** growth:,.0f} ms"
+    if m.queries and l.queries:
+        q = math.log(l.queries / m.queries) / math.log(3)
+        text += f", ~{l.queries * (10 / 3) ** q:,.0f} q"
+    return text
 
 
 def main() -> int:
