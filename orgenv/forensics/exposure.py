@@ -120,7 +120,7 @@ def exposure(
     # stored (orgenv.forensics.manifests.Delivered's fields), thousands of them per manifest
     matching: dict[int, tuple[str, int | None, bool]] = {}
     manifests = Manifest.objects.filter(pk__in=events.values("manifest_id"))
-    for manifest_id, items in manifests.values_list("id", "variables"):
+    for manifest_id, items in manifests.values_list("id", "variables").iterator(chunk_size=100):
         for item_name, source, _row, item_version, is_secret in items:
             if item_name != name or (wanted_source and source != wanted_source):
                 continue
