@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orgenv.audit import events as audit
-from orgenv.resolution.impact import Impact, difference, resolve_world
+from orgenv.resolution.impact import Impact, World, difference, resolve_project_in
 from orgenv.selectors.reach import load_world, opened
 
 from .. import services
@@ -44,6 +44,8 @@ class Summary:
 
     counts: dict[str, Counter] = field(default_factory=dict)
     plan: dict[str, Impact] = field(default_factory=dict)  # org slug → what projects get
+    # org slug → (project slug, variables, secrets) of each project the file creates
+    created: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
     # `FILE:LINE: NAME is public but looks like a credential (rule)`: never the value.
     warnings: list[str] = field(default_factory=list)
 
@@ -79,13 +81,24 @@ class Summary:
         (a secret reads "value changed"), with conflicts appearing and disappearing."""
         out = []
         for org, impact in self.plan.items():
-            if not impact:
+            created = self.created.get(org, [])
+            if not impact and not created:
                 out.append(f"{org}: no project's environment changes.")
                 continue
-            out.append(f"{org}: {impact.headline()}")
+            if impact:
+                out.append(f"{org}: {impact.headline()}")
             for project in impact.projects:
                 out.append(f"  {org}/{project.project}:")
                 out += [f"  {line}" for line in project.lines()]
+            if created:
+                # A new project's environment is all new: its size, not every name.
+                n = len(created)
+                out.append(f"{org}: {n} new project{'' if n == 1 else 's'}:")
+                out += [
+                    f"  {org}/{slug}: {count} variable{'' if count == 1 else 's'} "
+                    f"({secrets} secret)"
+                    for slug, count, secrets in created
+                ]
         return out
 
 
@@ -268,7 +281,7 @@ class _Applier:
         )
         self.before = None
         if self.plan(stored) and existing is not None:
-            self.before = resolve_world(opened(load_world(existing)))
+            self.before = opened(load_world(existing))
 
     def definitions(
         self,
@@ -305,15 +318,15 @@ class _Applier:
             raise ValidationError(self.errors)
         before = self.before
         if changes and (existing.generation if existing else None) != self.generation:
-            before = resolve_world(opened(load_world(existing))) if existing else None
+            before = opened(load_world(existing)) if existing else None
         self.guard()
         self.write()
         if changes:
             # Not kept in the plaintext cache: a dry run rolls it back.
-            after = resolve_world(opened(load_world(self.org), committed=False))
-            self.summary.plan[spec.slug] = difference(before or {}, after)
+            after = opened(load_world(self.org), committed=False)
+            self.summary.plan[spec.slug], self.summary.created[spec.slug] = _impact(before, after)
         else:
-            self.summary.plan[spec.slug] = difference({}, {})
+            self.summary.plan[spec.slug] = Impact(())
         detail = self.summary.as_detail(spec.slug)
         if detail:  # an apply that changes nothing leaves no trace, like it leaves no history
             audit.record(
@@ -620,6 +633,21 @@ class _Applier:
                     f"looks like a credential ({finding.rules}); mark it secret: true."
                 )
         return found
+
+
+def _impact(before: World | None, after: World) -> tuple[Impact, list[tuple[str, int, int]]]:
+    """What the apply did to each project that existed (resolved before and after, one
+    project at a time, so that memory holds two worlds and not every project's environment
+    twice), and (slug, variables, secrets) of each project it created."""
+    changed, created = [], []
+    for slug, project in sorted(after.projects.items()):
+        now = resolve_project_in(after, project)
+        then = before.projects.get(slug) if before is not None else None
+        if then is None:
+            created.append((slug, len(now.variables), len(now.secrets)))
+            continue
+        changed += difference({slug: resolve_project_in(before, then)}, {slug: now}).projects
+    return Impact(tuple(changed)), created
 
 
 def _users(spec: OrganizationSpec) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def exposure(
 
 
 # detail->>'secrets_withheld' as each database reads JSON true into text.
-_WITHHELD = {"true", "1", 1, True}
+_WITHHELD = {"true", "1", 1}  # and True, equal to 1
 
 
 class NoSuchTarget(LookupError):
