@@ -18,7 +18,7 @@ from typing import Any
 from django import forms
 
 from orgenv.crypto import Undecryptable
-from orgenv.models import VariableGroup
+from orgenv.models import VariableGroup, starts_protected
 from orgenv.validators import environment_guard_errors
 
 from .base import OrgScopedForm
@@ -140,6 +140,9 @@ class GroupForm(OrgScopedForm):
         super().__init__(*args, **kwargs)
         if "description" in self.fields:
             self.fields["description"].widget.attrs["rows"] = 2
+        if "required_approvals" in self.fields:
+            # Left blank (a form posted without it), the count stays what it is.
+            self.fields["required_approvals"].required = False
         if "projects" in self.fields:
             # The picker disables what the guard refuses: for the label as posted (a form
             # that came back), else as stored.
@@ -151,6 +154,10 @@ class GroupForm(OrgScopedForm):
         projects = cleaned.get("projects")
         environment = cleaned.get("environment", "")
         name = cleaned.get("name") or self.instance.name
+        if "required_approvals" in self.fields and cleaned.get("required_approvals") is None:
+            cleaned["required_approvals"] = self.instance.required_approvals
+        if self.instance.pk is None and starts_protected(environment):
+            cleaned["protected"] = True  # SPEC: a new production group starts protected
         if projects and environment:
             # Checked here, before the m2m save, so the m2m_changed guard never has to.
             pairs = [(p.slug, p.environment) for p in projects]

@@ -68,6 +68,15 @@ class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValue
             },
         ),
         (
+            "Review",
+            {
+                "fields": (("protected", "required_approvals"),),
+                "description": "A protected group's changes made here open a change request "
+                "that another org admin approves before it applies. A new group labelled "
+                "production is always created protected.",
+            },
+        ),
+        (
             "Access",
             {
                 "fields": ("access", "projects", "teams"),
