@@ -489,6 +489,13 @@ class AuditEvent(models.Model):
         ACCOUNT_CREATED = "account_created", "account created"
         TWO_FACTOR_ENABLED = "two_factor_enabled", "two-factor sign-in enabled"
         TWO_FACTOR_DISABLED = "two_factor_disabled", "two-factor sign-in disabled"
+        CHANGE_REQUESTED = "change_requested", "change requested"
+        CHANGE_APPROVED = "change_approved", "change approved"
+        CHANGE_REJECTED = "change_rejected", "change rejected"
+        CHANGE_WITHDRAWN = "change_withdrawn", "change request withdrawn"
+        CHANGE_EXPIRED = "change_expired", "change request expired"
+        CHANGE_APPLIED = "change_applied", "requested change applied"
+        CHANGE_FORCED = "change_forced", "change forced (break glass)"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
@@ -583,5 +590,7 @@ class PeriodicRun(models.Model):
         return self.name
 
 
-# The outbox and the webhooks live in their package; the app's models are one module.
+# The outbox, the webhooks and the change requests live in their packages; the app's models
+# are one module.
+from .changes.models import *  # noqa: E402,F403
 from .notifications.models import *  # noqa: E402,F403

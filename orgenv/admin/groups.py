@@ -25,6 +25,7 @@ from .forms import DefinitionForm, GroupForm
 from .panels import group_panels
 from .pasting import paste_view
 from .previewing import PreviewsImpact
+from .requesting import OpensChangeRequests
 from .scanning import WarnsAboutPublicValues
 from .widgets import GuardedPicker, Picker
 
@@ -39,7 +40,9 @@ class VariableInline(OrgScopedInline):
 
 
 @admin.register(VariableGroup)
-class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableGroupAdmin(
+    OpensChangeRequests, PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin
+):
     form = GroupForm
     workspace_tab = "variables"
     list_display = (
@@ -140,6 +143,9 @@ class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValue
                 0,
                 HISTORY_ENTRIES,
             ),
+            "applied_requests": group.change_requests.filter(status="applied")
+            .prefetch_related("approvals")
+            .order_by("-closed_at")[:HISTORY_ENTRIES],
             **(extra_context or {}),
         }
         return super().history_view(request, object_id, extra_context)

@@ -1,0 +1,340 @@
+"""Change requests in the workspace: a protected group's save or deletion opens one instead of
+applying (OpensChangeRequests), the Change requests tab lists them, and a request's page shows
+its diff and impact with approve / reject / withdraw / update / break glass.
+
+Opening runs the admin's own save (or deletion) for real inside a transaction, reads the group
+before the first write and after the last one (orgenv.changes.state.snapshot), and rolls it all
+back: the request holds the difference, its values moved as stored tokens, never decrypted to
+be shown. So a request is exactly what the form would have saved, validated by the same form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+
+from orgenv.changes import services
+from orgenv.changes.state import Snapshot, group_version, snapshot
+from orgenv.models import ChangeRequest, VariableGroup
+
+from .previewing import PreviewsImpact, _Captured, answers_a_preview, impact_rows
+
+_CAPTURE = "_orgenv_change_capture"
+PAGE_SIZE = 50  # closed requests per page of the tab
+PROTECTED_NOTE = (
+    "This group is protected: saving opens a change request that {n} other org admin{s} "
+    "approve{v} before it applies."
+)
+
+
+PROTECTED_BULK = (
+    "{names}: a protected group is deleted from its own page, which opens a change request. "
+    "Nothing was deleted."
+)
+
+
+class _Done(Exception):
+    """Raised once the save has written everything: it rolls the save back."""
+
+
+@dataclass
+class Capture:
+    group_id: int
+    after: Snapshot | None = None
+    done: bool = False
+
+
+def open_request(
+    request: HttpRequest,
+    group: VariableGroup,
+    change: Callable[[], HttpResponse | None],
+    *,
+    deletion: bool = False,
+) -> HttpResponse | None:
+    """Run `change` (the admin's save, or the deletion) measured and rolled back, and open a
+    change request for what it did. Returns the answer of a save that did not go through (a
+    form with errors), else a redirect to the request (or None when `change` answers nothing
+    and nothing changed)."""
+    capture = Capture(group.pk)
+    setattr(request, _CAPTURE, capture)
+    real, request._messages = request._messages, _Captured(request)
+    try:
+        with transaction.atomic():
+            version = group_version(group.pk)
+            before = snapshot(group.pk)
+            response = change()
+            if deletion:
+                capture.done = True
+            if not capture.done:
+                transaction.set_rollback(True)
+                return response  # not saved: the form with its errors
+            raise _Done
+    except _Done:
+        pass
+    finally:
+        request._messages = real
+        delattr(request, _CAPTURE)
+    # A deletion rolled back leaves the instance without its pk: read it again.
+    group = VariableGroup.objects.select_related("organization").get(pk=capture.group_id)
+    opened, replaced = services.request_open(
+        group=group,
+        author=request.user,
+        before=before,
+        after=None if deletion else capture.after,
+        version=version,
+        comment=request.POST.get("_change_comment", ""),
+    )
+    if opened is None:
+        messages.info(request, f"Nothing to change in {group.name}: no change request opened.")
+        return HttpResponseRedirect(reverse("admin:orgenv_variablegroup_change", args=(group.pk,)))
+    verb = "replaced your open change request" if replaced else "opened change request"
+    messages.success(
+        request,
+        f"{group.name} is protected, so nothing changed yet: this {verb} #{opened.pk}. "
+        f"It applies once another org admin approves it.",
+    )
+    return HttpResponseRedirect(services.link(opened))
+
+
+def capturing(request: HttpRequest) -> Capture | None:
+    return getattr(request, _CAPTURE, None)
+
+
+class OpensChangeRequests:
+    """For the group admin, first among its bases: saving or deleting a protected group
+    opens a change request (the request's page shows the impact, so the save skips its
+    preview)."""
+
+    def _protected(self, request: HttpRequest, object_id: str | None) -> VariableGroup | None:
+        if object_id is None:
+            return None
+        group = self.get_object(request, unquote(object_id))
+        if group is None or not group.protected:
+            return None
+        return group
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        group = self._protected(request, object_id) if request.method == "POST" else None
+        if group is None or not self.has_change_permission(request, group):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        if answers_a_preview(request):
+            messages.error(
+                request,
+                f"{group.name} is protected now: nothing was saved. Make the change again; "
+                "saving opens a change request.",
+            )
+            return HttpResponseRedirect(request.path)
+        plain = super(PreviewsImpact, self)  # the save itself, without its preview
+        return open_request(
+            request,
+            group,
+            lambda: plain.changeform_view(request, object_id, form_url, extra_context),
+        )
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        capture = capturing(request)
+        if capture is not None:
+            capture.after, capture.done = snapshot(capture.group_id), True
+            raise _Done
+        return super().response_change(request, obj)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        group = self._protected(request, object_id)
+        if group is None or not self.has_delete_permission(request, group):
+            return super().delete_view(request, object_id, extra_context)
+        if request.method == "POST" and request.POST.get("post") == "yes":
+            return open_request(
+                request, group, lambda: self.delete_model(request, group), deletion=True
+            )
+        context = {**(extra_context or {}), "protected_deletion": True}
+        return super().delete_view(request, object_id, context)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            delete, name, description = actions["delete_selected"]
+
+            def refusing(modeladmin: Any, request: HttpRequest, queryset: Any) -> Any:
+                protected = sorted(queryset.filter(protected=True).values_list("name", flat=True))
+                if protected:
+                    messages.error(request, PROTECTED_BULK.format(names=", ".join(protected)))
+                    return None
+                return delete(modeladmin, request, queryset)
+
+            actions["delete_selected"] = (refusing, name, description)
+        return actions
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        group = self._protected(request, object_id)
+        if group is not None:
+            n = group.required_approvals
+            extra_context["protected_note"] = PROTECTED_NOTE.format(
+                n=n, s="" if n == 1 else "s", v="s" if n == 1 else ""
+            )
+            extra_context["open_requests"] = list(
+                ChangeRequest.objects.open().filter(group=group).order_by("-created_at")[:10]
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+# --- the tab and the request's page ----------------------------------------------------
+
+
+def _workspace(request: HttpRequest, org_slug: str, title: str) -> tuple[Any, dict]:
+    from .workspace import workspace_context, workspace_organization
+
+    organization = workspace_organization(request, org_slug)
+    return organization, workspace_context(request, organization, "requests", title)
+
+
+def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    from django.contrib import admin
+
+    request.current_app = admin.site.name
+    response = TemplateResponse(request, template, context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def requests_tab(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Open requests (all of them: a handful at most, each a week long at most), then the
+    closed ones, newest first, paged by (created_at, id)."""
+    organization, context = _workspace(request, org_slug, "Change requests")
+    ours = ChangeRequest.objects.filter(organization=organization).select_related("group")
+    open_ = list(ours.open().order_by("-created_at", "-id"))
+    closed = ours.exclude(pk__in=[r.pk for r in open_]).order_by("-created_at", "-id")
+    before = request.GET.get("before", "")
+    at, _, pk = before.partition("_")
+    when = parse_datetime(at) if at else None
+    if when is not None and pk.isdigit():
+        closed = closed.filter(created_at__lte=when).exclude(created_at=when, id__gte=int(pk))
+    page = list(closed[: PAGE_SIZE + 1])
+    more = len(page) > PAGE_SIZE
+    page = page[:PAGE_SIZE]
+    approvals = _approval_counts([r.pk for r in open_])
+    context.update(
+        open_requests=[(r, approvals.get(r.pk, 0)) for r in open_],
+        closed_requests=page,
+        next_page=f"{page[-1].created_at.isoformat()}_{page[-1].pk}" if more else "",
+        paged=bool(before),
+    )
+    return _render(request, "admin/orgenv/workspace/change_requests.html", context)
+
+
+def _approval_counts(ids: list[int]) -> dict[int, int]:
+    from django.db.models import Count
+
+    from orgenv.models import Approval
+
+    rows = Approval.objects.filter(request_id__in=ids).values("request_id").annotate(n=Count("id"))
+    return {row["request_id"]: row["n"] for row in rows}
+
+
+ACTIONS = {"approve", "reject", "withdraw", "update", "force"}
+
+
+def request_page(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+    organization, context = _workspace(request, org_slug, f"Change request #{pk}")
+    change = get_object_or_404(
+        ChangeRequest.objects.select_related("group", "organization"),
+        pk=pk,
+        organization=organization,
+    )
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        if action not in ACTIONS:
+            raise Http404("No such action.")
+        try:
+            _act(request, change, action)
+        except services.Refused as refused:
+            context["refusal"] = str(refused)
+            status = 409
+        else:
+            return HttpResponseRedirect(request.path)
+        change.refresh_from_db()
+    context.update(_page_context(request, change))
+    return _render(request, "admin/orgenv/workspace/change_request.html", context, status)
+
+
+def _act(request: HttpRequest, change: ChangeRequest, action: str) -> None:
+    user, post = request.user, request.POST
+    if action == "approve":
+        done = services.request_approve(request=change, user=user)
+        if done.status == ChangeRequest.Status.APPLIED:
+            messages.success(request, f"Approved and applied to {done.group_name}.")
+        else:
+            messages.success(request, "Approved: it needs more approvals before it applies.")
+    elif action == "reject":
+        services.request_reject(request=change, user=user, comment=post.get("comment", ""))
+        messages.success(request, "Rejected: the author is told, with your comment.")
+    elif action == "withdraw":
+        services.request_withdraw(request=change, user=user)
+        messages.success(request, "Withdrawn: nothing was changed.")
+    elif action == "update":
+        services.request_update(request=change, user=user)
+        messages.success(
+            request, "Updated to the group as it is now: the approvals given start again."
+        )
+    else:
+        services.request_force(request=change, user=user, reason=post.get("reason", ""))
+        messages.warning(
+            request, f"Applied to {change.group_name} at once (break glass): every admin is told."
+        )
+
+
+def _page_context(request: HttpRequest, change: ChangeRequest) -> dict[str, Any]:
+    user = request.user
+    open_ = change.is_open
+    stale = open_ and services.is_stale(change)
+    impact = None
+    if open_ and not stale:
+        impact = services.preview(change)
+    approvals = list(change.approvals.all())
+    required = change.group.required_approvals if change.group else None
+    return {
+        "change": change,
+        "status": change.shown_status,
+        "is_open": open_,
+        "stale": stale,
+        "stale_reason": services.STALE.format(
+            group=change.group_name,
+            base=change.base_version,
+            now=group_version(change.group_id) if change.group_id else "—",
+        )
+        if stale
+        else "",
+        "impact": impact,
+        "impact_projects": impact_rows(impact, values=False) if impact else [],
+        "approvals": approvals,
+        "required": required,
+        "is_author": change.author_id == user.pk,
+        "approved_by_me": any(a.user_id == user.pk for a in approvals),
+        "group_url": reverse("admin:orgenv_variablegroup_change", args=(change.group_id,))
+        if change.group_id
+        else "",
+    }
