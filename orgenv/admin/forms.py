@@ -219,6 +219,21 @@ class ProjectForm(OrgScopedForm):
         groups = cleaned.get("granted_groups")
         environment = cleaned.get("environment", "")
         slug = cleaned.get("slug") or self.instance.slug
+        if groups is not None:
+            # A protected group's grants change on its own page, through a change request.
+            before = set(self.initial.get("granted_groups", []))
+            touched = sorted(
+                g.name
+                for g in VariableGroup.objects.filter(
+                    pk__in=before ^ {g.pk for g in groups}, protected=True
+                )
+            )
+            if touched:
+                self.add_error(
+                    "granted_groups",
+                    f"{', '.join(touched)} is protected: grant or remove it on the group's "
+                    "page, which opens a change request.",
+                )
         for group in groups or ():
             for message in environment_guard_errors(
                 group.name, group.environment, [(slug, environment)]

@@ -25,7 +25,7 @@ from .forms import DefinitionForm, GroupForm
 from .panels import group_panels
 from .pasting import paste_view
 from .previewing import PreviewsImpact
-from .requesting import OpensChangeRequests
+from .requesting import OpensChangeRequests, ProtectedGroupVariables
 from .scanning import WarnsAboutPublicValues
 from .widgets import GuardedPicker, Picker
 
@@ -128,7 +128,7 @@ class VariableGroupAdmin(
         ]
 
     def paste(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return paste_view(self, request, object_id)
+        return self.paste_into(request, object_id, lambda: paste_view(self, request, object_id))
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
@@ -191,7 +191,13 @@ def _team_label(team: Team) -> str:
 
 
 @admin.register(Variable)
-class VariableAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableAdmin(
+    ProtectedGroupVariables,
+    PreviewsImpact,
+    PreviewsDeletion,
+    WarnsAboutPublicValues,
+    OrgScopedAdmin,
+):
     """Every variable of every group, for finding a name; values stay on the change page."""
 
     form = DefinitionForm

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -23,7 +24,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
 from orgenv.changes import services
-from orgenv.changes.state import Snapshot, group_version, snapshot
+from orgenv.changes.state import Snapshot, delta, group_version, snapshot
 from orgenv.models import ChangeRequest, VariableGroup
 
 from .previewing import PreviewsImpact, _Captured, answers_a_preview, impact_rows
@@ -59,6 +60,7 @@ def open_request(
     change: Callable[[], HttpResponse | None],
     *,
     deletion: bool = False,
+    by_state: bool = False,
 ) -> HttpResponse | None:
     """Run `change` (the admin's save, or the deletion) measured and rolled back, and open a
     change request for what it did. Returns the answer of a save that did not go through (a
@@ -74,6 +76,11 @@ def open_request(
             response = change()
             if deletion:
                 capture.done = True
+            elif by_state:
+                # A page whose save has no hook (a paste, a restore): it saved if the group
+                # differs now; otherwise its answer (a preview, errors) is shown as it is.
+                capture.after = snapshot(group.pk)
+                capture.done = bool(delta(before, capture.after))
             if not capture.done:
                 transaction.set_rollback(True)
                 return response  # not saved: the form with its errors
@@ -153,6 +160,31 @@ class OpensChangeRequests:
             raise _Done
         return super().response_change(request, obj)
 
+    def history_form_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        group = self._protected(request, object_id)
+        parent = super()
+        if group is None or request.POST.get("_restore") != "confirm":
+            return parent.history_form_view(request, object_id, version_id, extra_context)
+        return open_request(
+            request,
+            group,
+            lambda: parent.history_form_view(request, object_id, version_id, extra_context),
+            by_state=True,
+        )
+
+    def paste_into(self, request: HttpRequest, object_id: str, paste: Callable) -> HttpResponse:
+        """Paste .env into a protected group: its import opens a change request."""
+        group = self._protected(request, object_id) if request.method == "POST" else None
+        if group is None:
+            return paste()
+        return open_request(request, group, paste, by_state=True)
+
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -199,6 +231,32 @@ class OpensChangeRequests:
                 ChangeRequest.objects.open().filter(group=group).order_by("-created_at")[:10]
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+class ProtectedGroupVariables:
+    """For the admin of single variables: a protected group's variables are changed on the
+    group's page (which opens a change request), never one by one here."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.group.protected:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.group.protected:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if obj.group.protected:
+            raise PermissionDenied(PROTECTED_VARIABLE.format(group=obj.group.name))
+        super().save_model(request, obj, form, change)
+
+
+PROTECTED_VARIABLE = (
+    "{group} is protected: add or change its variables on the group's page, which opens a "
+    "change request."
+)
 
 
 # --- the tab and the request's page ----------------------------------------------------

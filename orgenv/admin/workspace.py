@@ -80,9 +80,7 @@ def tabs(organization: Organization, current: str) -> list[Tab]:
         "audit": reverse("admin:orgenv_workspace_audit", args=(slug,)),
     }
     counts = {"requests": ChangeRequest.objects.filter(organization=organization).open().count()}
-    return [
-        Tab(key, label, urls[key], key == current, counts.get(key)) for key, label in TABS
-    ]
+    return [Tab(key, label, urls[key], key == current, counts.get(key)) for key, label in TABS]
 
 
 def audit_url(organization: Organization, obj: Model | None = None) -> str:
