@@ -33,6 +33,7 @@ from orgenv.notifications import ADMINS, events, notify
 from orgenv.resolution.impact import Impact, difference, resolve_world
 from orgenv.selectors.reach import load_world, opened
 
+from .models import LIFETIME
 from .state import Delta, Snapshot, delta, group_version, proposed, snapshot
 
 Status = ChangeRequest.Status
@@ -114,17 +115,19 @@ def request_open(
         ChangeRequest.objects.open().select_for_update().filter(group=group, author=author).first()
     )
     replaced = request is not None
+    now = timezone.now()
     if request is None:
-        request = ChangeRequest(organization=group.organization, group=group, author=author)
+        request = ChangeRequest(
+            organization=group.organization, group=group, author=author, created_at=now
+        )
     else:
         request.approvals.all().delete()
         request.variables.all().delete()
-        request.expires_at = ChangeRequest._meta.get_field("expires_at").default()
     request.author_name = author.get_username()
     request.group_name = group.name
     request.kind = kind
     request.comment = comment
-    request.updated_at = timezone.now()
+    request.updated_at, request.expires_at = now, now + LIFETIME
     _fill(request, change, version)
     if kind == ChangeRequest.Kind.DELETION:
         request.diff = [["group", group.name, "deleted"]] + [
@@ -274,7 +277,7 @@ def request_update(*, request: ChangeRequest, user: Any) -> ChangeRequest:
         ]
     request.approvals.all().delete()
     request.updated_at = timezone.now()
-    request.expires_at = ChangeRequest._meta.get_field("expires_at").default()
+    request.expires_at = request.updated_at + LIFETIME
     request.save()
     _audit(AuditEvent.Kind.CHANGE_REQUESTED, request, kind=request.kind, updated=True)
     _notify(request, events.CHANGE_REQUEST_OPENED, _other_admins(request) or None, updated=True)

@@ -54,7 +54,10 @@ def test_a_protected_groups_variable_cannot_be_changed_on_its_own_page(client, w
     data = {"group": review.group.pk, "name": "S", "value": "typed", "is_secret": "on"}
     client.post(url, data)
     assert Variable.objects.get(name="S").value == SECRET
-    assert client.post(f"/admin/orgenv/variable/{variable.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert (
+        client.post(f"/admin/orgenv/variable/{variable.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     response = client.post("/admin/orgenv/variable/add/", {**data, "name": "NEW"})
     assert response.status_code == 403
     assert not Variable.objects.filter(name="NEW").exists()

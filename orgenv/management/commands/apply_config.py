@@ -67,6 +67,14 @@ class Command(OrgenvCommand):
         self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")
         for line in summary.plan_lines():
             self.stdout.write(f"  {line}")
+        protected = summary.protected_lines()
+        if protected:
+            self.stdout.write(
+                "Protected groups (applied directly, without a change request; every org admin "
+                + ("would be notified):" if dry else "is notified):")
+            )
+            for line in protected:
+                self.stdout.write(f"  {line}")
         for warning in summary.warnings:
             self.stderr.write(f"warning: {warning}")
 
