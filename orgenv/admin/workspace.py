@@ -1,4 +1,5 @@
-"""The organization workspace: tabs Environment Variables, Projects, People, Tokens, Audit.
+"""The organization workspace: tabs Environment Variables, Projects, People, Tokens, Change
+requests, Audit.
 
 Each tab is a page of the admin site (orgenv.admin.site) scoped to one organization: the
 organization comes from the URL and orgenv.access decides, for every request, whether the

@@ -280,3 +280,30 @@ def test_a_secrets_proposed_value_is_in_no_page_mail_notification_or_audit_recor
     texts += [str(r.diff) + str(r.fields) for r in ChangeRequest.objects.all()]
     for text in texts:
         assert NEW_SECRET not in text and SECRET not in text
+
+
+def test_pages_and_commands_keep_working_with_a_request_pending(client, world, review):
+    """A pending change is not a change: every page reads the group as it is."""
+    import io
+
+    from django.core.management import call_command
+
+    client.force_login(world.alice)
+    propose(client, review.group, rows(review.group, S=NEW_SECRET, B="two"))
+    for url in (
+        "/admin/orgs/acme/people/",
+        "/admin/orgs/acme/audit/",
+        "/admin/orgs/acme/",
+        "/orgs/acme/hygiene/",
+        f"/admin/orgenv/variablegroup/{review.group.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert NEW_SECRET not in response.content.decode()
+    out = io.StringIO()
+    call_command("exposure", "acme/live", "S", stdout=out)
+    assert NEW_SECRET not in out.getvalue()
+    client.force_login(world.bob)
+    home = client.get("/").content.decode()
+    assert "'two'" not in home and NEW_SECRET not in home
+    assert "B" not in load_layers(world.web).resolution.variables
