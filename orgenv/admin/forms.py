@@ -140,9 +140,10 @@ class GroupForm(OrgScopedForm):
         super().__init__(*args, **kwargs)
         if "description" in self.fields:
             self.fields["description"].widget.attrs["rows"] = 2
-        if "required_approvals" in self.fields:
-            # Left blank (a form posted without it), the count stays what it is.
-            self.fields["required_approvals"].required = False
+        if "required_approvals" in self.fields and self.is_bound:
+            if "required_approvals" not in self.data:
+                # A form posted without it (a script's POST) keeps the count as it is.
+                self.fields["required_approvals"].disabled = True
         if "projects" in self.fields:
             # The picker disables what the guard refuses: for the label as posted (a form
             # that came back), else as stored.
@@ -154,8 +155,6 @@ class GroupForm(OrgScopedForm):
         projects = cleaned.get("projects")
         environment = cleaned.get("environment", "")
         name = cleaned.get("name") or self.instance.name
-        if "required_approvals" in self.fields and cleaned.get("required_approvals") is None:
-            cleaned["required_approvals"] = self.instance.required_approvals
         if self.instance.pk is None and starts_protected(environment):
             cleaned["protected"] = True  # SPEC: a new production group starts protected
         if projects and environment:

@@ -242,10 +242,23 @@ class ProtectedGroupVariables:
             return False
         return super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.group.protected:
-            return False
-        return super().has_delete_permission(request, obj)
+    # Deletion is refused in the view, not by has_delete_permission: the group's own deletion
+    # (a change request) asks that permission of each of its variables.
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        variable = self.get_object(request, unquote(object_id))
+        if variable is not None and variable.group.protected:
+            raise PermissionDenied(PROTECTED_VARIABLE.format(group=variable.group.name))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        protected = queryset.filter(group__protected=True).values_list("group__name", flat=True)
+        if protected:
+            raise PermissionDenied(
+                PROTECTED_VARIABLE.format(group=", ".join(sorted(set(protected))))
+            )
+        super().delete_queryset(request, queryset)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if obj.group.protected:

@@ -64,9 +64,6 @@ class Command(OrgenvCommand):
             self.stdout.write(f"Applied {file}{' with --prune' if prune else ''}.")
         for line in summary.lines():
             self.stdout.write(f"  {line}")
-        self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")
-        for line in summary.plan_lines():
-            self.stdout.write(f"  {line}")
         protected = summary.protected_lines()
         if protected:
             self.stdout.write(
@@ -75,6 +72,9 @@ class Command(OrgenvCommand):
             )
             for line in protected:
                 self.stdout.write(f"  {line}")
+        self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")
+        for line in summary.plan_lines():
+            self.stdout.write(f"  {line}")
         for warning in summary.warnings:
             self.stderr.write(f"warning: {warning}")
 
