@@ -353,8 +353,15 @@ def _apply(request: ChangeRequest, *, approvers: list[str], reason: str = "") ->
         f"approved by {', '.join(approvers)}" if approvers else f"break glass: {reason}"
     )
     group = VariableGroup.objects.select_for_update(of=("self",)).get(pk=request.group_id)
-    with acting_as(request.author_name, request.author):
-        impact = measure(request.organization, lambda: write(request, group, note[:REASON_MAX]))
+    try:
+        with acting_as(request.author_name, request.author):
+            impact = measure(request.organization, lambda: write(request, group, note[:REASON_MAX]))
+    except ValidationError as error:
+        # A guard refuses it now (a project relabelled since, say): nothing is applied.
+        raise Refused(
+            f"This change no longer applies as it is ({' '.join(error.messages)}): its author "
+            "updates it or opens a new one."
+        ) from None
     request.projects_affected = [p.project for p in impact.projects]
     if request.kind == ChangeRequest.Kind.DELETION:
         request.group = None  # deleted: the column is already null

@@ -307,3 +307,21 @@ def test_pages_and_commands_keep_working_with_a_request_pending(client, world, r
     home = client.get("/").content.decode()
     assert "'two'" not in home and NEW_SECRET not in home
     assert "B" not in load_layers(world.web).resolution.variables
+
+
+def test_a_change_a_guard_refuses_by_now_is_refused_on_approval_and_nothing_applies(
+    client, world, review
+):
+    client.force_login(world.alice)
+    propose(client, review.group, rows(review.group, A="2"),
+            projects=[str(world.web.pk), str(review.api.pk)])  # fmt: skip
+    request = ChangeRequest.objects.get()
+    review.api.environment = "staging"  # relabelled since: the guard refuses the grant now
+    review.api.save()
+    client.force_login(review.dora)
+    assert "no longer applies" in client.get(page_of(request)).content.decode()
+    response = act(client, request, "approve")
+    assert response.status_code == 409
+    assert "This change no longer applies as it is" in response.content.decode()
+    assert Variable.objects.get(name="A").value == "1"
+    assert ChangeRequest.objects.get().status == "open" and not request.approvals.exists()
