@@ -112,3 +112,30 @@ def test_a_second_admin_rejects_with_a_comment(page, browser, demo: str, width: 
     page.goto(f"{demo}/admin/orgs/acme/requests/")
     assert "rejected" in page.locator(f"#request-{request.pk}").inner_text()
     fits(page, width)
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_a_stale_request_is_refused_updated_then_withdrawn(
+    page, browser, demo: str, width: int
+) -> None:
+    request = propose_rotation(page, demo, width)
+    group = VariableGroup.objects.get(name="production")
+    Variable.objects.create(group=group, name="ADDED_MEANWHILE", value="x")  # by a command
+    context = new_context(browser, viewport={"width": width, "height": 900})
+    other = context.new_page()
+    sign_in(other, demo, "dora", "dora-password-1")
+    other.goto(f"{demo}/admin/orgs/acme/requests/{request.pk}/")
+    assert "changed after this request was made" in other.locator("#stale").inner_text()
+    assert other.get_by_role("button", name="Approve").count() == 0
+    fits(other, width)
+    context.close()
+    # The author brings it up to date, then withdraws it: nothing was ever applied.
+    page.goto(f"{demo}/admin/orgs/acme/requests/{request.pk}/")
+    page.get_by_role("button", name="Update to the group as it is now").click()
+    page.get_by_text("Updated to the group as it is now").wait_for()
+    assert page.locator("#stale").count() == 0
+    page.get_by_role("button", name="Withdraw").click()
+    page.get_by_text("Withdrawn: nothing was changed.").wait_for()
+    assert page.locator("#request-status").inner_text() == "withdrawn"
+    fits(page, width)
+    assert Variable.objects.get(name="PRODUCTION_SECRET").value == "hidden"

@@ -3,6 +3,8 @@ approves, rejects; the author withdraws, updates or breaks glass."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.core import mail
 
@@ -257,9 +259,10 @@ def test_an_unprotected_group_saves_at_once(client, world, review):
     assert not ChangeRequest.objects.exists()
 
 
-def test_a_secrets_proposed_value_is_in_no_page_mail_notification_or_audit_record(
-    client, world, review, django_capture_on_commit_callbacks
+def test_a_secrets_proposed_value_is_in_no_page_mail_notification_log_or_audit_record(
+    client, world, review, django_capture_on_commit_callbacks, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     client.force_login(world.alice)
     with django_capture_on_commit_callbacks(execute=True):
         propose(client, review.group, rows(review.group, S=NEW_SECRET))
@@ -278,6 +281,7 @@ def test_a_secrets_proposed_value_is_in_no_page_mail_notification_or_audit_recor
     texts += [str(n.data) for n in Notification.objects.all()]
     texts += [str(e.detail) + e.actor for e in AuditEvent.objects.all()]
     texts += [str(r.diff) + str(r.fields) for r in ChangeRequest.objects.all()]
+    texts.append(caplog.text)
     for text in texts:
         assert NEW_SECRET not in text and SECRET not in text
 
