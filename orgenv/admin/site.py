@@ -13,7 +13,7 @@ from django.urls import path
 
 from orgenv.people.views import people
 
-from . import requesting, workspace
+from . import reviewing, workspace
 
 
 def _view(view: object) -> object:
@@ -41,12 +41,12 @@ WORKSPACE_PATTERNS = [
     path("orgs/<slug:org_slug>/audit/", _view(workspace.audit), name="orgenv_workspace_audit"),
     path(
         "orgs/<slug:org_slug>/requests/",
-        _view(requesting.requests_tab),
+        _view(reviewing.requests_tab),
         name="orgenv_change_requests",
     ),
     path(
         "orgs/<slug:org_slug>/requests/<int:pk>/",
-        _view(requesting.request_page),
+        _view(reviewing.request_page),
         name="orgenv_change_request",
     ),
 ]
