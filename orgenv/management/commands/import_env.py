@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import CommandError, CommandParser
-from django.db import transaction
 
-from orgenv.changes.operators import watching
 from orgenv.configuration import dotenv, importing
 from orgenv.hygiene.public_values import findings_of
 
@@ -55,14 +53,14 @@ class Command(OrgenvCommand):
                 f"--secret {unknown[0]}: {file} does not set {unknown[0]}; nothing was changed."
             )
         flags = dict(group.variables.values_list("name", "is_secret"))
-        with transaction.atomic(), watching(group.organization, "import_env"):
-            outcomes = importing.variables_import(
-                group=group,
-                entries=entries,
-                secret=secret,
-                all_secret=all_secret,
-                source=file.rsplit("/", 1)[-1],
-            )
+        outcomes = importing.variables_import(
+            group=group,
+            entries=entries,
+            secret=secret,
+            all_secret=all_secret,
+            source=file.rsplit("/", 1)[-1],
+            command="import_env",
+        )
         counts = ", ".join(
             f"{len(outcomes[o])} {o}"
             for o in (services.CREATED, services.UPDATED, services.UNCHANGED)
