@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from orgenv.models import (
     AuditEvent,
+    ChangeRequest,
     Invitation,
     Membership,
     Organization,
@@ -158,6 +159,8 @@ TABLE: dict[str, str] = {
     "admin/orgs/<slug:org_slug>/people/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/tokens/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/audit/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/requests/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/requests/<int:pk>/": ACME_WORKSPACE,
     # A GET asks for confirmation (the POST revokes); a GET shows the paste box.
     "admin/orgenv/projecttoken/<path:object_id>/revoke/": ACME_WORKSPACE,
     "admin/orgenv/variablegroup/<path:object_id>/paste/": ACME_WORKSPACE,
@@ -298,7 +301,20 @@ def objects(db) -> dict:
         ("orgenv", "projecttoken"): token,
         ("orgenv", "auditevent"): event,
     }
-    return {"users": users, "per_model": per_model, "invitation": invitation}
+    change_request = ChangeRequest.objects.create(
+        organization=acme,
+        group=group,
+        group_name=group.name,
+        author=users["org_admin"],
+        author_name="alice",
+        base_version="0.0",
+    )
+    return {
+        "users": users,
+        "per_model": per_model,
+        "invitation": invitation,
+        "change_request": change_request,
+    }
 
 
 def url_for(route: str, objects: dict) -> str:
@@ -312,6 +328,8 @@ def url_for(route: str, objects: dict) -> str:
         url = url.replace("^([^/]+)/history/([^/]+)/$", f"{obj.pk}/history/{history_id}/")
     if route.startswith("invitations/"):
         obj = objects["invitation"]
+    if route.startswith("admin/orgs/<slug:org_slug>/requests/<int:pk>/"):
+        obj = objects["change_request"]
     object_id = str(obj.pk) if obj is not None else ""
     replacements = {
         "<path:object_id>": object_id,

@@ -21,6 +21,7 @@ from orgenv.resolution.impact import Impact, World, difference, resolve_project_
 from orgenv.selectors.reach import load_world, opened
 
 from .. import services
+from ..changes.operators import Touched, watching
 from ..hygiene.public_values import findings_of
 from ..models import (
     AuditEvent,
@@ -31,6 +32,7 @@ from ..models import (
     Team,
     Variable,
     VariableGroup,
+    starts_protected,
 )
 from ..services import definitions
 from ..services.bulk import rows_update
@@ -48,6 +50,8 @@ class Summary:
     created: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
     # `FILE:LINE: NAME is public but looks like a credential (rule)`: never the value.
     warnings: list[str] = field(default_factory=list)
+    # org slug → the protected groups changed, with the names (orgenv.changes.operators).
+    protected: dict[str, list[Touched]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -75,6 +79,14 @@ class Summary:
             ]
             out.append(f"{org}: " + ("; ".join(parts) if parts else "nothing to change") + ".")
         return out
+
+    def protected_lines(self) -> list[str]:
+        """The protected groups changed: applied directly, notified like forced changes."""
+        return [
+            f"{org}/{t.group} (protected)" + (f": {', '.join(t.names)}" if t.names else "")
+            for org, touched in self.protected.items()
+            for t in touched
+        ]
 
     def plan_lines(self) -> list[str]:
         """Per organization, each affected project and what changes in its environment
@@ -320,7 +332,11 @@ class _Applier:
         if changes and (existing.generation if existing else None) != self.generation:
             before = opened(load_world(existing)) if existing else None
         self.guard()
-        self.write()
+        # A protected group changed by a command is notified as a forced change.
+        with watching(existing, "apply_config") as watch:
+            self.write()
+        if watch.touched:
+            self.summary.protected[spec.slug] = watch.touched
         if changes:
             # Not kept in the plaintext cache: a dry run rolls it back.
             after = opened(load_world(self.org), committed=False)
@@ -478,7 +494,11 @@ class _Applier:
         for g in self.spec.groups:
             group = self.groups.get(g.name)
             if group is None:
-                group = VariableGroup(organization=self.org, name=g.name, **g.fields)
+                # As services.group_set creates one: production starts protected.
+                defaults = {"protected": starts_protected(g.fields.get("environment", ""))}
+                group = VariableGroup(
+                    organization=self.org, name=g.name, **{**defaults, **g.fields}
+                )
                 self.groups[g.name] = group
                 self.touch(group, created=True)
                 self.counts["groups", "created"] += 1
@@ -577,7 +597,7 @@ class _Applier:
             (Project, ["name", "environment"]),
             (Team, []),
             (VariableGroup, ["description", "environment", "priority", "access", "max_age_days",
-                             "updated_at"]),
+                             "protected", "required_approvals", "updated_at"]),
         ):  # fmt: skip
             touched = list(self.touched[model].values())
             if model is VariableGroup:

@@ -76,6 +76,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         "Projects",
         "People",
         "Tokens",
+        "Change requests",
         "Audit",
     ]
     row = page.locator("#group-production-db")
@@ -89,6 +90,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         ("Projects", "projects"),
         ("People", "people"),
         ("Tokens", "tokens"),
+        ("Change requests", "change-requests"),
         ("Audit", "audit"),
     ):
         page.get_by_role("navigation", name="Workspace of acme").get_by_role(
