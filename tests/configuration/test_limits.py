@@ -103,7 +103,7 @@ def test_one_huge_list_denser_than_any_organization_is_refused_with_its_line(tmp
     size = len(text.encode())
     started = time.monotonic()
     errors = errors_of_file(tmp_path, text)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # about 0.3 s: refused on the parser's events
     budget = max_nodes(size)
     assert errors == [
         f"c.yaml:3: more than {budget} YAML values (scalars, lists and mappings) for a file of "

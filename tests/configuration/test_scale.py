@@ -43,10 +43,13 @@ def organization_file(slug: str, projects: int, groups: int, variables: int, use
     lines.append("    groups:")
     for g in range(groups):
         labelled = g % 2 == 1
-        granted = [p for p in range(g % 5, projects, 5) if not labelled or p % 2][:3]
+        # Staging, not production: a production group starts protected, and each protected
+        # group changed is notified as a forced change (SPEC "Change requests"), by design
+        # one notification per group.
+        granted = [p for p in range(g % 5, projects, 5) if not labelled or not p % 2][:3]
         lines += [
             f"      - name: g{g}",
-            "        environment: " + ("production" if labelled else '""'),
+            "        environment: " + ("staging" if labelled else '""'),
             f"        priority: {g % 3}",
             f"        projects: [{', '.join(f'p{p}' for p in granted)}]",
             f"        teams: [{'t0' if not labelled else ''}]",
