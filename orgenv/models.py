@@ -470,6 +470,7 @@ class AuditEvent(models.Model):
         ACCOUNT_CREATED = "account_created", "account created"
         TWO_FACTOR_ENABLED = "two_factor_enabled", "two-factor sign-in enabled"
         TWO_FACTOR_DISABLED = "two_factor_disabled", "two-factor sign-in disabled"
+        WEBHOOK_CHANGED = "webhook_changed", "webhook endpoint changed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)

@@ -13,7 +13,7 @@ from django.urls import path
 
 from orgenv.people.views import people
 
-from . import workspace
+from . import webhooks, workspace
 
 
 def _view(view: object) -> object:
@@ -39,6 +39,24 @@ WORKSPACE_PATTERNS = [
     path("orgs/<slug:org_slug>/people/", _view(people), name="orgenv_people"),
     path("orgs/<slug:org_slug>/tokens/", _view(workspace.tokens), name="orgenv_workspace_tokens"),
     path("orgs/<slug:org_slug>/audit/", _view(workspace.audit), name="orgenv_workspace_audit"),
+    # The Webhooks tab (orgenv.admin.webhooks).
+    path("orgs/<slug:org_slug>/webhooks/", _view(webhooks.webhooks), name="orgenv_webhooks"),
+    path("orgs/<slug:org_slug>/webhooks/add/", _view(webhooks.add), name="orgenv_webhook_add"),
+    path(
+        "orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/",
+        _view(webhooks.endpoint),
+        name="orgenv_webhook",
+    ),
+    path(
+        "orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/do/",
+        _view(webhooks.action),
+        name="orgenv_webhook_action",
+    ),
+    path(
+        "orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/delete/",
+        _view(webhooks.delete),
+        name="orgenv_webhook_delete",
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The organization workspace: tabs Environment Variables, Projects, People, Tokens, Audit.
+"""The organization workspace: tabs Environment Variables, Projects, People, Tokens, Audit,
+Webhooks.
 
 Each tab is a page of the admin site (orgenv.admin.site) scoped to one organization: the
 organization comes from the URL and orgenv.access decides, for every request, whether the
@@ -39,6 +40,7 @@ TABS = (
     ("people", "People"),
     ("tokens", "Tokens"),
     ("audit", "Audit"),
+    ("webhooks", "Webhooks"),
 )
 
 
@@ -74,6 +76,7 @@ def tabs(organization: Organization, current: str) -> list[Tab]:
         "people": people_url(organization),
         "tokens": reverse("admin:orgenv_workspace_tokens", args=(slug,)),
         "audit": reverse("admin:orgenv_workspace_audit", args=(slug,)),
+        "webhooks": reverse("admin:orgenv_webhooks", args=(slug,)),
     }
     return [Tab(key, label, urls[key], key == current) for key, label in TABS]
 
