@@ -77,6 +77,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         "People",
         "Tokens",
         "Audit",
+        "Webhooks",
     ]
     row = page.locator("#group-production-db")
     assert "production" in row.inner_text() and "3 projects" in row.inner_text()
@@ -90,6 +91,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         ("People", "people"),
         ("Tokens", "tokens"),
         ("Audit", "audit"),
+        ("Webhooks", "webhooks"),
     ):
         page.get_by_role("navigation", name="Workspace of acme").get_by_role(
             "link", name=tab

@@ -411,3 +411,23 @@ def test_a_delivery_whose_worker_died_is_recovered_and_its_lost_attempt_marked(
     log = list(WebhookAttempt.objects.order_by("number").values_list("number", "error"))
     assert log == [(1, "interrupted: the worker stopped before an answer"), (2, "")]
     assert WebhookDelivery.objects.get().status == "delivered"
+
+
+def test_token_events_carry_the_tokens_name_and_prefix_never_the_token(world, loopback, committed):
+    from orgenv.tokens import token_issue, token_revoke
+
+    with receiving() as receiver:
+        endpoint, secret = add_endpoint(
+            world, receiver.url, events=["token.created", "token.revoked"]
+        )
+        token, plaintext = committed(
+            token_issue, project=world.web, name="ci", created_by=world.alice
+        )
+        committed(token_revoke, token=token)
+        run_until(lambda: len(receiver.received) == 2)
+    created, revoked = (Webhook(secret).verify(r.body, r.headers) for r in receiver.received)
+    assert created["type"] == "token.created" and revoked["type"] == "token.revoked"
+    assert created["data"]["project"] == "web" and created["data"]["token"] == "ci"
+    assert created["data"]["prefix"] == token.prefix
+    for request in receiver.received:
+        assert plaintext.split(".", 1)[1].encode() not in request.body
