@@ -283,6 +283,12 @@ def write(plan: Plan) -> None:
 
     # Once committed: a write rolled back (a dry run, a failure) leaves no plaintext behind.
     transaction.on_commit(remember, using=using)
+    written_rows = plan.created + plan.updated + plan.deleted
+    if written_rows:  # bulk writes send no signals: the change's event is made here
+        from orgenv.notifications.changes import touched
+
+        owner = getattr(written_rows[0], _owner_field(model))
+        touched(owner, [d.name for d in written_rows])
 
 
 def history_record(model: type[Any], instances: list[Any], history_type: str) -> None:
