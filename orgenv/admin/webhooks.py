@@ -30,7 +30,7 @@ LOG_PAGE = 50
 
 class EndpointForm(forms.Form):
     name = forms.CharField(
-        max_length=64, help_text="Letters, digits, dots, dashes, underscores: deploy-hook, siem."
+        max_length=64, help_text="Letters, digits, dashes, underscores: deploy-hook, siem."
     )
     url = forms.CharField(
         label="URL",

@@ -29,6 +29,8 @@ from ..models import (
     Variable,
     VariableGroup,
 )
+from ..notifications import endpoints
+from ..notifications.models import WebhookEndpoint
 from ..services import definitions
 from .validation import Config, OrganizationSpec, VariableSpec
 
@@ -41,6 +43,8 @@ class Summary:
     plan: dict[str, Impact] = field(default_factory=dict)  # org slug → what projects get
     # `FILE:LINE: NAME is public but looks like a credential (rule)`: never the value.
     warnings: list[str] = field(default_factory=list)
+    # `acme/deploy: whsec_…`: the signing secrets generated for new webhooks, printed once.
+    secrets: list[str] = field(default_factory=list, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -96,6 +100,7 @@ THINGS = [
     "groups",
     "grants",
     "variables",
+    "webhooks",
 ]
 OUTCOMES = ["created", "added", "updated", "deleted", "unchanged"]
 
@@ -210,6 +215,8 @@ class _Applier:
         self.apply_projects()
         self.apply_teams()
         self.apply_groups()
+        if spec.webhooks is not None:
+            self.apply_webhooks()
         # Not kept in the plaintext cache: a dry run rolls it back.
         after = resolve_world(opened(load_world(self.org), committed=False))
         self.summary.plan[spec.slug] = difference(before, after)
@@ -289,6 +296,40 @@ class _Applier:
             self.counts["grants", "added"] += added
             if g.variables is not None:
                 self.set_variables(self.group_variables[g.name], g.variables, "variables", group)
+
+    def apply_webhooks(self) -> None:
+        """Endpoints by name: created (with the secret of secret_from_env, or a new one,
+        printed once), updated, rotated to a new secret_from_env (the previous one signs for
+        24 hours), removed with --prune when the file no longer lists them."""
+        current = {e.name: e for e in WebhookEndpoint.objects.filter(organization=self.org)}
+        for w in self.spec.webhooks or []:
+            endpoint = current.pop(w.name, None)
+            fields = {"name": w.name, "url": w.url, "events": w.events, "format": w.format}
+            if endpoint is None:
+                endpoint, secret = endpoints.endpoint_create(
+                    organization=self.org,
+                    secret=w.secret,
+                    enabled=w.enabled is not False,
+                    **fields,
+                )
+                if w.secret is None:
+                    self.summary.secrets.append(f"{self.org.slug}/{w.name}: {secret}")
+                self.counts["webhooks", "created"] += 1
+                continue
+            before = (endpoint.url, endpoint.events, endpoint.format, endpoint.enabled)
+            endpoints.endpoint_update(endpoint=endpoint, **fields)
+            if w.enabled is not None:
+                endpoints.endpoint_set_enabled(endpoint=endpoint, enabled=w.enabled)
+            rotated = w.secret is not None and w.secret != endpoint.secret
+            if rotated:
+                endpoints.endpoint_rotate(endpoint=endpoint, secret=w.secret)
+            after = (endpoint.url, endpoint.events, endpoint.format, endpoint.enabled)
+            changed = rotated or before != after
+            self.counts["webhooks", "updated" if changed else "unchanged"] += 1
+        if self.prune:
+            for endpoint in current.values():
+                endpoints.endpoint_delete(endpoint=endpoint)
+                self.counts["webhooks", "deleted"] += 1
 
     def set_variables(
         self,

@@ -26,7 +26,8 @@ from .sending import url_problem
 MAX_ENDPOINTS = 50
 # After a rotation the previous secret signs too, for receivers still holding it.
 ROTATION_OVERLAP = timedelta(hours=24)
-NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A slug, as apply_config names things.
+NAME_RULE = re.compile(r"^[-A-Za-z0-9_]{1,64}$")
 
 
 def validate_secret(secret: str) -> None:
@@ -55,8 +56,7 @@ def _clean(
     chosen = list(dict.fromkeys(events_ or ()))
     if not NAME_RULE.match(name):
         errors["name"] = [
-            "A name is 1 to 64 letters, digits, dots, dashes or underscores, starting with "
-            "a letter or digit."
+            "A name is 1 to 64 letters, digits, dashes or underscores, such as deploy-hook."
         ]
     elif (
         WebhookEndpoint.objects.filter(organization=organization, name=name).exclude(pk=pk).exists()
