@@ -98,7 +98,10 @@ def affected_projects(group: VariableGroup) -> tuple[list[str], int]:
 
 
 def _generation(organization_id: int) -> int:
-    return Organization.objects.filter(pk=organization_id).values_list("generation", flat=True)[0]
+    generation = Organization.objects.filter(pk=organization_id).values_list(
+        "generation", flat=True
+    )
+    return generation.first()
 
 
 def _deleting(batch: _Batch | None, *objects: tuple[type, int | None]) -> bool:
@@ -112,51 +115,59 @@ def _deleted_with(origin: Any, *models: type) -> bool:
     return isinstance(model, type) and issubclass(model, models)
 
 
-def touched(
-    owner: VariableGroup | Project, names: Iterable[str] = (), *, reach: bool = False
-) -> None:
-    """Record that `owner` (a group or a project) changed: `names` are the variables
-    written or deleted, `reach` says its grants or settings changed. Called by the signal
-    receivers below and by the bulk writer."""
+def touched(owner: VariableGroup | Project, names: Iterable[str] = ()) -> None:
+    """Record that `owner` (a group or a project) changed; `names` are the variables written
+    or deleted (none for a change of its grants or settings). Called by the signal receivers
+    below and by the bulk writer. The first touch of a transaction is one INSERT; the
+    projects reached and the version are added by the worker (`completion`)."""
     batch = _batch()
-    is_group = isinstance(owner, VariableGroup)
     if _deleting(batch, (Organization, owner.organization_id), (type(owner), owner.pk)):
         return
+    is_group = isinstance(owner, VariableGroup)
     event_type = events.GROUP_CHANGED if is_group else events.PROJECT_CHANGED
     names = set(names)
+    subject = _subject(owner)
     current = batch.events.get((event_type, owner.pk)) if batch is not None else None
-    if current is not None and names <= current.names and not reach:
-        return
-    data = _data(owner, names | (current.names if current else set()))
     if current is None:
         notification = notify(
             event_type,
             organization=owner.organization,
-            data=data,
+            data={**subject, "names": sorted(names)},
             link=_link(owner),
+            about={"group" if is_group else "project": owner.pk},
         )
         if batch is not None:
             batch.events[(event_type, owner.pk)] = _Event(notification, names)
         return
+    data = current.notification.data
+    if names <= current.names and all(data.get(k) == v for k, v in subject.items()):
+        return
     current.names |= names
-    current.notification.data.update(data)
-    Notification.objects.filter(pk=current.notification.pk).update(data=current.notification.data)
+    data.update(subject, names=sorted(current.names))
+    Notification.objects.filter(pk=current.notification.pk).update(data=data)
 
 
-def _data(owner: VariableGroup | Project, names: set[str]) -> dict[str, Any]:
+def _subject(owner: VariableGroup | Project) -> dict[str, Any]:
     if isinstance(owner, VariableGroup):
-        projects, count = affected_projects(owner)
-        subject: dict[str, Any] = {"group": owner.name, "environment": owner.environment}
-    else:
-        projects, count = [owner.slug], 1
-        subject = {"project": owner.slug, "environment": owner.environment}
+        return {"group": owner.name, "environment": owner.environment}
     return {
-        **subject,
-        "names": sorted(names),
-        "projects_affected": projects,
-        "projects_affected_count": count,
-        "version": _generation(owner.organization_id),
+        "project": owner.slug,
+        "environment": owner.environment,
+        "projects_affected": [owner.slug],
+        "projects_affected_count": 1,
     }
+
+
+def completion(organization_id: int, about: dict[str, int]) -> dict[str, Any]:
+    """What the worker adds to a group or project event before sending it: the version (the
+    organization's generation as the event goes out) and, for a group, the projects it
+    reaches (none if it was deleted since)."""
+    data: dict[str, Any] = {"version": _generation(organization_id)}
+    if "group" in about:
+        group = VariableGroup.objects.filter(pk=about["group"]).first()
+        projects, count = affected_projects(group) if group is not None else ([], 0)
+        data.update(projects_affected=projects, projects_affected_count=count)
+    return data
 
 
 def _link(owner: VariableGroup | Project) -> str:
@@ -198,13 +209,13 @@ def project_variable_changed(
 @receiver(post_save, sender=VariableGroup, dispatch_uid="orgenv_events_group_saved")
 def group_saved(sender: Any, instance: VariableGroup, raw: bool = False, **kwargs: Any) -> None:
     if not raw:
-        touched(instance, reach=True)
+        touched(instance)
 
 
 @receiver(post_save, sender=Project, dispatch_uid="orgenv_events_project_saved")
 def project_saved(sender: Any, instance: Project, raw: bool = False, **kwargs: Any) -> None:
     if not raw and not kwargs.get("created"):
-        touched(instance, reach=True)
+        touched(instance)
 
 
 @receiver(m2m_changed, sender=VariableGroup.projects.through, dispatch_uid="orgenv_events_grants")
@@ -212,7 +223,7 @@ def project_saved(sender: Any, instance: Project, raw: bool = False, **kwargs: A
 def grants_changed(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
     # From the group's side; the other side's changes save the group (orgenv.audit.receivers).
     if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, VariableGroup):
-        touched(instance, reach=True)
+        touched(instance)
 
 
 @receiver(pre_delete, sender=Organization, dispatch_uid="orgenv_events_org_deleting")
@@ -244,4 +255,5 @@ def group_deleting(sender: Any, instance: VariableGroup, **kwargs: Any) -> None:
             "projects_affected_count": count,
         },
         link=reverse("admin:orgenv_workspace", args=(instance.organization.slug,)),
+        about={"deleted_group": instance.pk},  # the worker adds the version
     )

@@ -36,6 +36,9 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200, blank=True)
     data = models.JSONField(default=dict, help_text="names, projects, versions; never a value")
+    # What a group or project event is about ({"group": id} or {"project": id}), for the
+    # worker to complete `data` with (orgenv.notifications.webhooks.complete); never sent.
+    about = models.JSONField(null=True, blank=True)
     # Who is mailed: "admins" (the organization's admins, as they are when the mail goes)
     # or a list of user ids; null: nobody.
     email_to = models.JSONField(null=True, blank=True)

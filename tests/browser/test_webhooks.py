@@ -50,6 +50,7 @@ def test_an_admin_adds_a_webhook_tests_it_and_reads_its_log(page, demo, width, s
         assert '{"error": "not yet"}' in log.inner_text()
         no_horizontal_scroll(page)
 
+        # One attempt so far (the demo's own changes came before the endpoint did).
         page.get_by_role("button", name="Redeliver").click()
         run_ready()
         page.reload()

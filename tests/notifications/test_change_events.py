@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook
 
 from orgenv.models import Notification, ProjectVariable, Variable, VariableGroup
 from orgenv.notifications import endpoints, events
+from orgenv.notifications.webhooks import fan_out
 from orgenv.tokens import token_issue, token_revoke
 from tests.admin.test_groups import post_group
 from tests.conftest import make_group, production_group
@@ -27,7 +28,12 @@ SECRET = "chg-Secret-9a1f-never-in-a-payload"
 PUBLIC = "chg-public-value-5e2b-never-in-a-payload-either"
 
 
-def changes(type_=None):
+def changes(type_=None, *, sent=False):
+    """The events written, as (type, data); with `sent`, as the worker sends them (the
+    projects reached and the version added by its fan-out)."""
+    if sent:
+        for pk in Notification.objects.filter(dispatched_at__isnull=True).values_list("pk"):
+            fan_out(pk[0])
     notifications = Notification.objects.order_by("id")
     if type_:
         notifications = notifications.filter(type=type_)
@@ -41,7 +47,9 @@ def test_saving_a_group_in_one_transaction_is_one_event_with_every_name(world):
         Variable.objects.create(group=group, name="A", value=PUBLIC)
         Variable.objects.create(group=group, name="B", value=SECRET, is_secret=True)
         Variable.objects.filter(name="A").get().delete()
-    [(type_, data)] = changes()
+    [(_, written)] = changes()
+    assert "projects_affected" not in written, "the change's transaction pays one INSERT"
+    [(type_, data)] = changes(sent=True)
     assert type_ == "group.changed"
     assert data["group"] == "production" and data["names"] == ["A", "B"]
     assert data["projects_affected"] == ["web"] and data["projects_affected_count"] == 1
@@ -94,6 +102,17 @@ def test_a_preview_that_rolls_back_emits_nothing_and_confirm_emits_once(client, 
     assert [d["names"] for _, d in changes()] == [["LOG_LEVEL"]]
 
 
+def test_an_event_costs_the_change_one_insert(world, django_assert_num_queries):
+    group = production_group(world, variables={"A": "1"})
+    variable = group.variables.get()
+    with transaction.atomic():
+        variable.value = "2"
+        # UPDATE the variable, INSERT its history row, INSERT the event: nothing else.
+        with django_assert_num_queries(3):
+            variable.save()
+    assert changes()[-1][1]["names"] == ["A"]
+
+
 def test_deleting_a_group_is_group_deleted_alone(world):
     group = production_group(world, variables={"A": "1", "B": "2"})
     Notification.objects.all().delete()
@@ -130,7 +149,7 @@ def test_a_grant_from_the_projects_side_changes_the_groups_reach(world):
     Notification.objects.all().delete()
     with transaction.atomic():
         world.web.granted_groups.add(group)
-    data = changes("group.changed")[-1][1]
+    data = changes("group.changed", sent=True)[-1][1]
     assert data["group"] == "payments" and data["projects_affected"] == ["web"]
 
 
@@ -142,7 +161,7 @@ def test_a_group_for_all_projects_lists_them_and_counts_them(world, monkeypatch)
     for slug in ("a1", "a2", "a3"):
         Project.objects.create(organization=world.acme, slug=slug, name=slug)
     make_group(world.acme, "everyone", variables={"X": "1"}, access="all")
-    data = changes("group.changed")[-1][1]
+    data = changes("group.changed", sent=True)[-1][1]
     assert data["projects_affected"] == ["a1", "a2"]
     assert data["projects_affected_count"] == 4
 
