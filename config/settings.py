@@ -379,6 +379,8 @@ ORGENV_PERIODIC_TASKS = {
     "orgenv.notifications.tasks.recover": 60,
     # Delivered notifications and finished task results past their retention.
     "orgenv.notifications.tasks.prune": 60 * 60,
+    # Open change requests past their 7 days: closed, their authors mailed.
+    "orgenv.changes.tasks.expire": 10 * 60,
     # Endpoints failing for WEBHOOK_DISABLE_AFTER_DAYS disabled, their admins mailed.
     "orgenv.notifications.tasks.disable_failing": 10 * 60,
 }

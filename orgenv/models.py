@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -208,6 +208,15 @@ class Project(models.Model):
             raise ValidationError({"environment": errors})
 
 
+MAX_APPROVALS = 10
+PROTECTED_ENVIRONMENT = "production"
+
+
+def starts_protected(environment: str) -> bool:
+    """Whether a new group with this label is created protected (SPEC "Change requests")."""
+    return (environment or "").strip() == PROTECTED_ENVIRONMENT
+
+
 class VariableGroup(models.Model):
     class Access(models.TextChoices):
         ALL = "all", "all projects"
@@ -228,6 +237,16 @@ class VariableGroup(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Optional: a secret of this group unchanged for longer is flagged overdue "
         "(hygiene page, the workspace, the hygiene command).",
+    )
+    protected = models.BooleanField(
+        default=False,
+        help_text="Changes made in the workspace open a change request that another org admin "
+        "approves (docs/change-requests.md). A new group labelled production starts protected.",
+    )
+    required_approvals = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_APPROVALS)],
+        help_text="How many other org admins approve a change request of this protected group.",
     )
     projects = models.ManyToManyField(Project, blank=True, related_name="granted_groups")
     teams = models.ManyToManyField(Team, blank=True, related_name="granted_groups")
@@ -470,6 +489,13 @@ class AuditEvent(models.Model):
         ACCOUNT_CREATED = "account_created", "account created"
         TWO_FACTOR_ENABLED = "two_factor_enabled", "two-factor sign-in enabled"
         TWO_FACTOR_DISABLED = "two_factor_disabled", "two-factor sign-in disabled"
+        CHANGE_REQUESTED = "change_requested", "change requested"
+        CHANGE_APPROVED = "change_approved", "change approved"
+        CHANGE_REJECTED = "change_rejected", "change rejected"
+        CHANGE_WITHDRAWN = "change_withdrawn", "change request withdrawn"
+        CHANGE_EXPIRED = "change_expired", "change request expired"
+        CHANGE_APPLIED = "change_applied", "requested change applied"
+        CHANGE_FORCED = "change_forced", "change forced (break glass)"
         WEBHOOK_CHANGED = "webhook_changed", "webhook endpoint changed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -565,5 +591,7 @@ class PeriodicRun(models.Model):
         return self.name
 
 
-# The outbox and the webhooks live in their package; the app's models are one module.
+# The outbox, the webhooks and the change requests live in their packages; the app's models
+# are one module.
+from .changes.models import *  # noqa: E402,F403
 from .notifications.models import *  # noqa: E402,F403

@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from orgenv.models import (
     AuditEvent,
+    ChangeRequest,
     Invitation,
     Membership,
     Organization,
@@ -162,6 +163,8 @@ TABLE: dict[str, str] = {
     "admin/orgs/<slug:org_slug>/people/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/tokens/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/audit/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/requests/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/requests/<int:pk>/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/webhooks/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/webhooks/add/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/": ACME_WORKSPACE,
@@ -310,6 +313,14 @@ def objects(db) -> dict:
         ("orgenv", "projecttoken"): token,
         ("orgenv", "auditevent"): event,
     }
+    change_request = ChangeRequest.objects.create(
+        organization=acme,
+        group=group,
+        group_name=group.name,
+        author=users["org_admin"],
+        author_name="alice",
+        base_version="0.0",
+    )
     webhook, _ = endpoint_create(
         organization=acme,
         name="deploy",
@@ -321,6 +332,7 @@ def objects(db) -> dict:
         "users": users,
         "per_model": per_model,
         "invitation": invitation,
+        "change_request": change_request,
         "webhook": webhook,
     }
 
@@ -336,6 +348,8 @@ def url_for(route: str, objects: dict) -> str:
         url = url.replace("^([^/]+)/history/([^/]+)/$", f"{obj.pk}/history/{history_id}/")
     if route.startswith("invitations/"):
         obj = objects["invitation"]
+    if route.startswith("admin/orgs/<slug:org_slug>/requests/<int:pk>/"):
+        obj = objects["change_request"]
     object_id = str(obj.pk) if obj is not None else ""
     replacements = {
         "<path:object_id>": object_id,

@@ -18,7 +18,7 @@ from typing import Any
 from django import forms
 
 from orgenv.crypto import Undecryptable
-from orgenv.models import VariableGroup
+from orgenv.models import VariableGroup, starts_protected
 from orgenv.validators import environment_guard_errors
 
 from .base import OrgScopedForm
@@ -140,6 +140,10 @@ class GroupForm(OrgScopedForm):
         super().__init__(*args, **kwargs)
         if "description" in self.fields:
             self.fields["description"].widget.attrs["rows"] = 2
+        if "required_approvals" in self.fields and self.is_bound:
+            if "required_approvals" not in self.data:
+                # A form posted without it (a script's POST) keeps the count as it is.
+                self.fields["required_approvals"].disabled = True
         if "projects" in self.fields:
             # The picker disables what the guard refuses: for the label as posted (a form
             # that came back), else as stored.
@@ -151,6 +155,8 @@ class GroupForm(OrgScopedForm):
         projects = cleaned.get("projects")
         environment = cleaned.get("environment", "")
         name = cleaned.get("name") or self.instance.name
+        if self.instance.pk is None and starts_protected(environment):
+            cleaned["protected"] = True  # SPEC: a new production group starts protected
         if projects and environment:
             # Checked here, before the m2m save, so the m2m_changed guard never has to.
             pairs = [(p.slug, p.environment) for p in projects]
@@ -212,6 +218,21 @@ class ProjectForm(OrgScopedForm):
         groups = cleaned.get("granted_groups")
         environment = cleaned.get("environment", "")
         slug = cleaned.get("slug") or self.instance.slug
+        if groups is not None:
+            # A protected group's grants change on its own page, through a change request.
+            before = set(self.initial.get("granted_groups", []))
+            touched = sorted(
+                g.name
+                for g in VariableGroup.objects.filter(
+                    pk__in=before ^ {g.pk for g in groups}, protected=True
+                )
+            )
+            if touched:
+                self.add_error(
+                    "granted_groups",
+                    f"{', '.join(touched)} is protected: grant or remove it on the group's "
+                    "page, which opens a change request.",
+                )
         for group in groups or ():
             for message in environment_guard_errors(
                 group.name, group.environment, [(slug, environment)]

@@ -25,6 +25,7 @@ from .forms import DefinitionForm, GroupForm
 from .panels import group_panels
 from .pasting import paste_view
 from .previewing import PreviewsImpact
+from .requesting import OpensChangeRequests, ProtectedGroupVariables
 from .scanning import WarnsAboutPublicValues
 from .widgets import GuardedPicker, Picker
 
@@ -39,7 +40,9 @@ class VariableInline(OrgScopedInline):
 
 
 @admin.register(VariableGroup)
-class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableGroupAdmin(
+    OpensChangeRequests, PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin
+):
     form = GroupForm
     workspace_tab = "variables"
     list_display = (
@@ -65,6 +68,15 @@ class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValue
                     ("environment", "priority"),
                     "max_age_days",
                 )
+            },
+        ),
+        (
+            "Review",
+            {
+                "fields": (("protected", "required_approvals"),),
+                "description": "A protected group's changes made here open a change request "
+                "that another org admin approves before it applies. A new group labelled "
+                "production is always created protected.",
             },
         ),
         (
@@ -116,7 +128,7 @@ class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValue
         ]
 
     def paste(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return paste_view(self, request, object_id)
+        return self.paste_into(request, object_id, lambda: paste_view(self, request, object_id))
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
@@ -131,6 +143,9 @@ class VariableGroupAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValue
                 0,
                 HISTORY_ENTRIES,
             ),
+            "applied_requests": group.change_requests.filter(status="applied")
+            .prefetch_related("approvals")
+            .order_by("-closed_at")[:HISTORY_ENTRIES],
             **(extra_context or {}),
         }
         return super().history_view(request, object_id, extra_context)
@@ -176,7 +191,13 @@ def _team_label(team: Team) -> str:
 
 
 @admin.register(Variable)
-class VariableAdmin(PreviewsImpact, PreviewsDeletion, WarnsAboutPublicValues, OrgScopedAdmin):
+class VariableAdmin(
+    ProtectedGroupVariables,
+    PreviewsImpact,
+    PreviewsDeletion,
+    WarnsAboutPublicValues,
+    OrgScopedAdmin,
+):
     """Every variable of every group, for finding a name; values stay on the change page."""
 
     form = DefinitionForm

@@ -204,12 +204,13 @@ class Preview:
         return impact_rows(self.impact)
 
 
-def impact_rows(impact: Impact) -> list[tuple[str, list[ImpactRow]]]:
-    """(project, rows) in the impact's order: one row per variable or conflict."""
+def impact_rows(impact: Impact, *, values: bool = True) -> list[tuple[str, list[ImpactRow]]]:
+    """(project, rows) in the impact's order: one row per variable or conflict (values=False:
+    no value shown, not even a public one)."""
     out = []
     for project in impact.projects:
         rows = [
-            ImpactRow(project.project, v.name, v.kind, v.detail(), v.secret)
+            ImpactRow(project.project, v.name, v.kind, v.detail(values=values), v.secret)
             for v in project.variables
         ]
         rows += [

@@ -13,7 +13,7 @@ from django.urls import path
 
 from orgenv.people.views import people
 
-from . import webhooks, workspace
+from . import reviewing, webhooks, workspace
 
 
 def _view(view: object) -> object:
@@ -39,6 +39,16 @@ WORKSPACE_PATTERNS = [
     path("orgs/<slug:org_slug>/people/", _view(people), name="orgenv_people"),
     path("orgs/<slug:org_slug>/tokens/", _view(workspace.tokens), name="orgenv_workspace_tokens"),
     path("orgs/<slug:org_slug>/audit/", _view(workspace.audit), name="orgenv_workspace_audit"),
+    path(
+        "orgs/<slug:org_slug>/requests/",
+        _view(reviewing.requests_tab),
+        name="orgenv_change_requests",
+    ),
+    path(
+        "orgs/<slug:org_slug>/requests/<int:pk>/",
+        _view(reviewing.request_page),
+        name="orgenv_change_request",
+    ),
     # The Webhooks tab (orgenv.admin.webhooks).
     path("orgs/<slug:org_slug>/webhooks/", _view(webhooks.webhooks), name="orgenv_webhooks"),
     path("orgs/<slug:org_slug>/webhooks/add/", _view(webhooks.add), name="orgenv_webhook_add"),

@@ -1,5 +1,5 @@
-"""The organization workspace: tabs Environment Variables, Projects, People, Tokens, Audit,
-Webhooks.
+"""The organization workspace: tabs Environment Variables, Projects, People, Tokens, Change
+requests, Audit, Webhooks.
 
 Each tab is a page of the admin site (orgenv.admin.site) scoped to one organization: the
 organization comes from the URL and orgenv.access decides, for every request, whether the
@@ -23,6 +23,7 @@ from django.urls import NoReverseMatch, reverse
 from orgenv import access
 from orgenv.audit.views import timeline_context
 from orgenv.models import (
+    ChangeRequest,
     Organization,
     Project,
     ProjectToken,
@@ -39,6 +40,7 @@ TABS = (
     ("projects", "Projects"),
     ("people", "People"),
     ("tokens", "Tokens"),
+    ("requests", "Change requests"),
     ("audit", "Audit"),
     ("webhooks", "Webhooks"),
 )
@@ -50,6 +52,7 @@ class Tab:
     label: str
     url: str
     current: bool
+    count: int | None = None  # shown beside the label (open change requests)
 
 
 def workspace_organization(request: HttpRequest, org_slug: str) -> Organization:
@@ -75,10 +78,12 @@ def tabs(organization: Organization, current: str) -> list[Tab]:
         "projects": reverse("admin:orgenv_workspace_projects", args=(slug,)),
         "people": people_url(organization),
         "tokens": reverse("admin:orgenv_workspace_tokens", args=(slug,)),
+        "requests": reverse("admin:orgenv_change_requests", args=(slug,)),
         "audit": reverse("admin:orgenv_workspace_audit", args=(slug,)),
         "webhooks": reverse("admin:orgenv_webhooks", args=(slug,)),
     }
-    return [Tab(key, label, urls[key], key == current) for key, label in TABS]
+    counts = {"requests": ChangeRequest.objects.filter(organization=organization).open().count()}
+    return [Tab(key, label, urls[key], key == current, counts.get(key)) for key, label in TABS]
 
 
 def audit_url(organization: Organization, obj: Model | None = None) -> str:

@@ -19,6 +19,7 @@ from orgenv.resolution.impact import Impact, difference, resolve_world
 from orgenv.selectors.reach import load_world, opened
 
 from .. import services
+from ..changes.operators import Touched, watching
 from ..hygiene.public_values import findings_of
 from ..models import (
     AuditEvent,
@@ -43,6 +44,8 @@ class Summary:
     plan: dict[str, Impact] = field(default_factory=dict)  # org slug → what projects get
     # `FILE:LINE: NAME is public but looks like a credential (rule)`: never the value.
     warnings: list[str] = field(default_factory=list)
+    # org slug → the protected groups changed, with the names (orgenv.changes.operators).
+    protected: dict[str, list[Touched]] = field(default_factory=dict)
     # `acme/deploy: whsec_…`: the signing secrets generated for new webhooks, printed once.
     secrets: list[str] = field(default_factory=list, repr=False)
 
@@ -72,6 +75,14 @@ class Summary:
             ]
             out.append(f"{org}: " + ("; ".join(parts) if parts else "nothing to change") + ".")
         return out
+
+    def protected_lines(self) -> list[str]:
+        """The protected groups changed: applied directly, notified like forced changes."""
+        return [
+            f"{org}/{t.group} (protected)" + (f": {', '.join(t.names)}" if t.names else "")
+            for org, touched in self.protected.items()
+            for t in touched
+        ]
 
     def plan_lines(self) -> list[str]:
         """Per organization, each affected project and what changes in its environment
@@ -198,6 +209,12 @@ class _Applier:
         before = self.before
         if (existing.generation if existing else None) != self.generation:
             before = resolve_world(opened(load_world(existing))) if existing else {}
+        with watching(existing, "apply_config") as watch:
+            self.write(spec, existing, before)
+        if watch.touched:
+            self.summary.protected[spec.slug] = watch.touched
+
+    def write(self, spec: OrganizationSpec, existing: Organization | None, before: dict) -> None:
         fields = {"name": spec.name} if spec.name is not None else {}
         if spec.allow_loader_names is not None:
             fields["allow_loader_names"] = spec.allow_loader_names

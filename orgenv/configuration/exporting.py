@@ -111,6 +111,8 @@ def export_organization(org: Organization) -> list[str]:
             f"        environment: {_q(group.environment)}",
             f"        priority: {group.priority}",
             f"        access: {_q(group.access)}",
+            f"        protected: {'true' if group.protected else 'false'}",
+            f"        required_approvals: {group.required_approvals}",
             f"        projects: {_list(sorted(p.slug for p in group.projects.all()))}",
             f"        teams: {_list(sorted(t.slug for t in group.teams.all()))}",
         ]

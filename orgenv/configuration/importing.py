@@ -20,6 +20,7 @@ from django.db import transaction
 
 from orgenv import services
 from orgenv.audit import events as audit
+from orgenv.changes.operators import watching
 from orgenv.configuration import dotenv
 from orgenv.models import AuditEvent, Organization, Variable, VariableGroup
 from orgenv.services import definitions
@@ -102,6 +103,7 @@ def variables_import(
     secret: Iterable[str] = (),
     all_secret: bool = False,
     source: str = "",
+    command: str | None = None,
 ) -> dict[str, list[str]]:
     """Create or update the group's variables from `entries`, all or nothing. New variables
     are secret when named in `secret` (or with all_secret); an existing secret stays secret.
@@ -109,7 +111,8 @@ def variables_import(
 
     Values are validated, encrypted and compared first; then one short transaction, holding
     the organization row (FOR NO KEY UPDATE: resolutions go on), compares again with the
-    rows as they then are and writes them in bulk (orgenv.services.definitions)."""
+    rows as they then are and writes them in bulk (orgenv.services.definitions). `command`
+    (import_env) notifies a change to a protected group (orgenv.changes.operators)."""
     wanted_secret = set(secret)
     wanted = definitions.Definitions(
         Variable,
@@ -128,7 +131,8 @@ def variables_import(
             .get(pk=group.organization_id)
         )
         plan = wanted.plan(group, allow_loader_names=organization.allow_loader_names)
-        definitions.write(plan)
+        with watching(organization if command else None, command or ""):
+            definitions.write(plan)
         outcomes = {
             services.CREATED: sorted(d.name for d in plan.created),
             services.UPDATED: sorted(d.name for d in plan.updated),

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
 from ..models import (
+    MAX_APPROVALS,
     Membership,
     Organization,
     Project,
@@ -137,6 +138,8 @@ GROUP_KEYS = (
     "priority",
     "access",
     "max_age_days",
+    "protected",
+    "required_approvals",
     "projects",
     "teams",
     "variables",
@@ -658,6 +661,32 @@ class _OrganizationReader:
                     )
                 else:
                     group.fields["max_age_days"] = days
+            if "protected" in entry:
+                protected = entry["protected"]
+                if not isinstance(protected, bool):
+                    v.error(
+                        entry.key_lines["protected"],
+                        f"{path}.protected",
+                        f"expected true or false, found {_kind(protected)}.",
+                    )
+                else:
+                    group.fields["protected"] = protected
+            if "required_approvals" in entry:
+                approvals = entry["required_approvals"]
+                if isinstance(approvals, bool) or not isinstance(approvals, int):
+                    v.error(
+                        entry.key_lines["required_approvals"],
+                        f"{path}.required_approvals",
+                        f"expected a whole number of approvals, found {_kind(approvals)}.",
+                    )
+                elif not 1 <= approvals <= MAX_APPROVALS:
+                    v.error(
+                        entry.key_lines["required_approvals"],
+                        f"{path}.required_approvals",
+                        f"from 1 to {MAX_APPROVALS} approvals.",
+                    )
+                else:
+                    group.fields["required_approvals"] = approvals
             access = v.text(entry, "access", path)
             if access is not None and access not in VariableGroup.Access.values:
                 v.error(

@@ -20,6 +20,8 @@ IDENTITY_REFUSED = "identity.refused"
 WEBHOOK_TEST = "webhook.test"
 # Mailed to the organization's admins only; no endpoint subscribes to it.
 WEBHOOK_DISABLED = "webhook.disabled"
+# Mailed to the request's author only.
+CHANGE_REQUEST_EXPIRED = "change_request.expired"
 
 # What an endpoint may subscribe to, in the order the Webhooks tab lists them.
 WEBHOOK_EVENTS = (
@@ -36,7 +38,7 @@ WEBHOOK_EVENTS = (
     IDENTITY_REFUSED,
     WEBHOOK_TEST,
 )
-TYPES = (*WEBHOOK_EVENTS, WEBHOOK_DISABLED)
+TYPES = (*WEBHOOK_EVENTS, WEBHOOK_DISABLED, CHANGE_REQUEST_EXPIRED)
 
 # {placeholders} name keys of the notification's data; a missing key reads "?".
 SUMMARIES = {
@@ -50,6 +52,7 @@ SUMMARIES = {
     CHANGE_REQUEST_APPROVED: "{actor} approved a change request for group {group}",
     CHANGE_REQUEST_REJECTED: "{actor} rejected a change request for group {group}",
     CHANGE_FORCED: "{actor} forced a change to protected group {group}",
+    CHANGE_REQUEST_EXPIRED: "change request #{change_request} for group {group} expired",
     IDENTITY_REFUSED: "an ID token from {issuer} was refused for project {project}",
     WEBHOOK_TEST: "{actor} sent a test event to webhook {webhook}",
     WEBHOOK_DISABLED: "webhook {webhook} was disabled: {reason}",

@@ -181,9 +181,10 @@ class VariableChange:
             return f"{self.name} removed ({self.detail()})"
         return f"{self.name}: {self.detail()}"
 
-    def detail(self) -> str:
+    def detail(self, *, values: bool = True) -> str:
         """What changed, without the name: `from group:x (secret)`, `'a' → 'b'`, `value
-        changed, source group:x → project`; never a secret value."""
+        changed, source group:x → project`; never a secret value, and no value at all with
+        values=False (a change request's page)."""
         before, after = self.before, self.after
         if self.kind == ADDED:
             return f"from {after.source}" + (" (secret)" if self.secret else "")
@@ -192,7 +193,9 @@ class VariableChange:
         parts = []
         if before.value != after.value:
             parts.append(
-                VALUE_CHANGED if self.secret else f"{_short(before.value)} → {_short(after.value)}"
+                VALUE_CHANGED
+                if self.secret or not values
+                else f"{_short(before.value)} → {_short(after.value)}"
             )
         if before.is_secret != after.is_secret:
             parts.append("now secret" if after.is_secret else "no longer secret")

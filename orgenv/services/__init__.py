@@ -21,6 +21,7 @@ from ..models import (
     Team,
     Variable,
     VariableGroup,
+    starts_protected,
 )
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -95,8 +96,10 @@ def project_set(
 
 @transaction.atomic
 def group_set(*, organization: Organization, name: str, **fields: Any) -> tuple[VariableGroup, str]:
-    """Create or update a group's own fields (description, environment, priority, access)."""
-    return _upsert(VariableGroup, {"organization": organization, "name": name}, fields)
+    """Create or update a group's own fields (description, environment, priority, access,
+    protection). A new group labelled production starts protected unless `protected` is given."""
+    defaults = {"protected": starts_protected(fields.get("environment", ""))}
+    return _upsert(VariableGroup, {"organization": organization, "name": name}, fields, defaults)
 
 
 def _definition_fields(value: str | None, is_secret: bool) -> dict[str, Any]:

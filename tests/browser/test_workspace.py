@@ -76,6 +76,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         "Projects",
         "People",
         "Tokens",
+        "Change requests",
         "Audit",
         "Webhooks",
     ]
@@ -90,6 +91,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         ("Projects", "projects"),
         ("People", "people"),
         ("Tokens", "tokens"),
+        ("Change requests", "change-requests"),
         ("Audit", "audit"),
         ("Webhooks", "webhooks"),
     ):

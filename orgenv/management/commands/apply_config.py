@@ -64,6 +64,14 @@ class Command(OrgenvCommand):
             self.stdout.write(f"Applied {file}{' with --prune' if prune else ''}.")
         for line in summary.lines():
             self.stdout.write(f"  {line}")
+        protected = summary.protected_lines()
+        if protected:
+            self.stdout.write(
+                "Protected groups (applied directly, without a change request; every org admin "
+                + ("would be notified):" if dry else "is notified):")
+            )
+            for line in protected:
+                self.stdout.write(f"  {line}")
         self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")
         for line in summary.plan_lines():
             self.stdout.write(f"  {line}")

@@ -59,6 +59,7 @@ class Command(OrgenvCommand):
             secret=secret,
             all_secret=all_secret,
             source=file.rsplit("/", 1)[-1],
+            command="import_env",
         )
         counts = ", ".join(
             f"{len(outcomes[o])} {o}"

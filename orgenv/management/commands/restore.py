@@ -6,9 +6,11 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
+from django.db import transaction
 
 from orgenv import access
 from orgenv.actors import current_actor
+from orgenv.changes.operators import watching
 from orgenv.models import Organization, Project
 from orgenv.selectors.as_of import AsOfError, parse_when
 from orgenv.services.restore import (
@@ -69,7 +71,8 @@ class Command(OrgenvCommand):
             self.stdout.write("Dry run: nothing was written.")
             return
         try:
-            restore_apply(plan=plan)
+            with transaction.atomic(), watching(plan.organization, "restore"):
+                restore_apply(plan=plan)
         except ValidationError as error:
             raise CommandError(
                 f"{plan.label} was not restored (nothing was changed): {validation_message(error)}"

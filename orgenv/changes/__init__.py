@@ -1,0 +1,1 @@
+"""Change requests of protected groups: models, state, services, tasks (docs/change-requests.md)."""
