@@ -10,7 +10,7 @@ PORT ?= 8000
 # (refused by the API) must not end up in a log.
 ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss "%(a)s"
 
-.PHONY: run test test-sqlite test-postgres install env demo lint format docs audit bench chromium consumers postgres clean screenshots
+.PHONY: run test test-sqlite test-postgres install env demo lint format docs audit bench bench-scale chromium consumers postgres clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -126,6 +126,12 @@ test: install chromium consumers postgres
 # The workspace tour's pictures (docs/workspace.md): its browser tests, writing docs/screenshots/.
 screenshots: install chromium
 	ORGENV_DOCS_SCREENSHOTS=1 env -u DATABASE_URL $(PY) -m pytest tests/browser/test_workspace.py -q
+
+# Every page and command at S, M and L on PostgreSQL (docs/scale.md); each size's database is
+# generated once (minutes for L) and reused. SIZES="S M L" by default; make bench-scale SIZES=M.
+SIZES ?= S M L
+bench-scale: install postgres
+	$(PY) bench/scale.py --size $(SIZES)
 
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null

@@ -35,6 +35,8 @@ from ..validators import (
 )
 from .loading import ConfigError, ConfigInvalid, Mapping, Sequence
 
+# The errors a file is reported with, at most (the others are counted).
+MAX_ERRORS = 1_000
 # A variable listed without a value keeps its current one (how export_config writes secrets);
 # a new variable needs one, which the organization reader checks against the database.
 KEEP = None
@@ -154,8 +156,13 @@ class _Validator:
         self.filename = filename
         self.environ = environ
         self.errors: list[ConfigError] = []
+        self.more = 0
 
     def error(self, line: int, path: str, message: str) -> None:
+        # A file of a million wrong entries is reported by its first errors, not a million.
+        if len(self.errors) >= MAX_ERRORS:
+            self.more += 1
+            return
         self.errors.append(ConfigError(self.filename, line, path, message))
 
     # -- shapes ---------------------------------------------------------------------------
@@ -442,7 +449,7 @@ def validate(
             usernames += reader.usernames
         _check_users(v, usernames)
     if v.errors:
-        raise ConfigInvalid(v.errors)
+        raise ConfigInvalid(v.errors, v.more)
     return Config(filename, organizations)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models.fields.json import KT
+
 from orgenv.models import AuditEvent, Manifest, Organization, Project, VariableGroup
 from orgenv.resolution import group_source
-
-from .manifests import delivered
 
 
 @dataclass(frozen=True)
@@ -116,17 +116,20 @@ def exposure(
         events = events.filter(at__gte=since)
 
     wanted_source = group_source(group.name) if group is not None else None
-    # manifest id → (source, version, is_secret) of NAME in it
+    # manifest id → (source, version, is_secret) of NAME in it; a manifest's items read as
+    # stored (orgenv.forensics.manifests.Delivered's fields), thousands of them per manifest
     matching: dict[int, tuple[str, int | None, bool]] = {}
-    for manifest in Manifest.objects.filter(pk__in=events.values("manifest_id")):
-        for item in delivered(manifest):
-            if item.name != name or (wanted_source and item.source != wanted_source):
+    manifests = Manifest.objects.filter(pk__in=events.values("manifest_id"))
+    for manifest_id, items in manifests.values_list("id", "variables").iterator(chunk_size=100):
+        for item_name, source, _row, item_version, is_secret in items:
+            if item_name != name or (wanted_source and source != wanted_source):
                 continue
-            if version is None or item.version == version:
-                matching[manifest.pk] = (item.source, item.version, item.is_secret)
+            if version is None or item_version == version:
+                matching[manifest_id] = (source, item_version, bool(is_secret))
     result = Exposure(target, name)
     rows = (
         events.filter(manifest_id__in=list(matching))
+        .annotate(withheld=KT("detail__secrets_withheld"))
         .order_by("-at", "-id")
         .values_list(
             "id",
@@ -138,12 +141,14 @@ def exposure(
             "address",
             "user_agent",
             "manifest_id",
-            "detail",
+            "withheld",
         )
     )
-    for eid, at, slug, actor, token_name, prefix, address, agent, mid, detail in rows:
+    for eid, at, slug, actor, token_name, prefix, address, agent, mid, withheld in rows.iterator(
+        chunk_size=5000
+    ):
         source, item_version, is_secret = matching[mid]
-        if is_secret and (detail or {}).get("secrets_withheld"):
+        if is_secret and withheld in _WITHHELD:
             continue  # a member's read: the secret's value was withheld
         result.deliveries.append(
             Delivery(
@@ -151,6 +156,10 @@ def exposure(
             )
         )
     return result
+
+
+# detail->>'secrets_withheld' as each database reads JSON true into text.
+_WITHHELD = {"true", "1", 1}  # and True, equal to 1
 
 
 class NoSuchTarget(LookupError):

@@ -257,3 +257,56 @@ def group_deleting(sender: Any, instance: VariableGroup, **kwargs: Any) -> None:
         link=reverse("admin:orgenv_workspace", args=(instance.organization.slug,)),
         about={"deleted_group": instance.pk},  # the worker adds the version
     )
+
+
+def touched_in_bulk(owners: list[tuple[VariableGroup | Project, list[str]]]) -> None:
+    """`touched` for the bulk writer's many owners at once (apply_config writing a whole
+    organization): the events of owners new to this transaction in one INSERT, whatever
+    their number; owners already touched in it are updated as `touched` does."""
+    from .outbox import _enqueue, absolute_url, actor_label
+
+    batch = _batch()
+    fresh = []
+    for owner, names in owners:
+        event_type = (
+            events.GROUP_CHANGED if isinstance(owner, VariableGroup) else events.PROJECT_CHANGED
+        )
+        deleting = _deleting(batch, (Organization, owner.organization_id), (type(owner), owner.pk))
+        if deleting:
+            continue
+        if batch is None or (event_type, owner.pk) in batch.events:
+            touched(owner, names)
+            continue
+        fresh.append((event_type, owner, names))
+    if not fresh:
+        return
+    slugs = dict(
+        Organization.objects.filter(
+            pk__in={owner.organization_id for _, owner, _ in fresh}
+        ).values_list("pk", "slug")
+    )
+    actor = actor_label()
+    rows = []
+    for event_type, owner, names in fresh:
+        kind = "group" if event_type == events.GROUP_CHANGED else "project"
+        rows.append(
+            Notification(
+                organization_id=owner.organization_id,
+                type=event_type,
+                actor=actor,
+                data={
+                    "organization": slugs[owner.organization_id],
+                    "actor": actor,
+                    **_subject(owner),
+                    "names": sorted(set(names)),
+                    "url": absolute_url(_link(owner)),
+                },
+                about={kind: owner.pk},
+            )
+        )
+    created = Notification.objects.bulk_create(rows)
+    for (event_type, owner, names), notification in zip(fresh, created, strict=True):
+        batch.events[(event_type, owner.pk)] = _Event(notification, set(names))
+    ids = [n.pk for n in created]
+    if all(ids):  # PostgreSQL returns them; elsewhere they are read back
+        transaction.on_commit(lambda: [_enqueue(pk) for pk in ids], robust=True)

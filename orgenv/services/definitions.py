@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
 from simple_history.utils import get_change_reason_from_object
 
@@ -72,8 +73,10 @@ class Plan(Generic[D]):
     updated: list[D] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[D] = field(default_factory=list)
-    # Every wanted definition as it is after the write, its value in plaintext, for the
-    # credential scan (orgenv.hygiene.public_values.findings_of); never saved.
+    # The public definitions this plan writes (created or changed), as they will be, their
+    # values in plaintext, for the credential scan (orgenv.hygiene.public_values.findings_of):
+    # what a file writes is warned about; what it leaves as it is, scan_values reports.
+    # Never saved.
     result: list[D] = field(default_factory=list)
     plaintexts: dict[str, Any] = field(default_factory=dict, repr=False)  # token → plaintext
 
@@ -120,56 +123,60 @@ class Definitions(Generic[D]):
                 ]
         if errors:
             raise ValidationError(errors)
-        # Encrypted here, once each, so that no encryption happens inside the transaction.
-        self.sealed = {
-            w.name: crypto.Ciphertext(crypto.encrypt(w.value))
-            for w in self.wanted
-            if w.value is not None
-        }
-        for w in self.wanted:
-            if w.value is not None:
-                self.plaintexts[self.sealed[w.name]] = w.value
+        # Encrypted when planned (`_seal`: only new and changed values, once each), which
+        # `prepare` does before the transaction.
+        self.sealed: dict[str, crypto.Ciphertext] = {}
         self.prepared: tuple[Any, list[Stored], Plan[D]] | None = None
 
-    def prepare(self, owner: VariableGroup | Project | None) -> None:
+    def prepare(
+        self, owner: VariableGroup | Project | None, rows: list[Stored] | None = None
+    ) -> None:
         """Plan against the owner's rows as they are now (None: an owner to be created),
-        before the transaction."""
-        rows = self.rows(owner)
+        before the transaction; `rows` (from `stored_rows`) saves the query."""
+        rows = self.rows(owner) if rows is None else rows
         self.prepared = (owner, rows, self._plan(owner, rows))
 
     def rows(self, owner: VariableGroup | Project | None) -> list[Stored]:
-        """The owner's rows as stored now (one query), each token decrypted once."""
+        """The owner's rows as stored now (one query)."""
         if owner is None or owner.pk is None:
             return []
-        rows = [
-            Stored(*row)
-            for row in self.model._default_manager.filter(**{self.owner: owner})
-            .order_by("pk")
-            .values_list("id", "name", crypto.stored_token("value"), "is_secret", "not_a_secret")
-        ]
-        for row in rows:
-            if row.token not in self.plaintexts:
-                try:
-                    plaintext: Any = crypto.decrypt(
-                        row.token, table=self.table, row=row.id, cache=True
-                    )
-                except crypto.DecryptionError:
-                    # Equal to nothing: any new value replaces it; kept, it stays as stored.
-                    plaintext = crypto.Undecryptable(self.table, "value", row.token, row.id)
-                self.plaintexts[row.token] = plaintext
-        return rows
+        return stored_rows(self.model, **{self.owner: owner}).get(owner.pk, [])
 
-    def plan(self, owner: VariableGroup | Project, *, allow_loader_names: bool) -> Plan[D]:
+    def _seal(self, name: str, value: str) -> crypto.Ciphertext:
+        if name not in self.sealed:
+            self.sealed[name] = crypto.Ciphertext(crypto.encrypt(value))
+            self.plaintexts[self.sealed[name]] = value
+        return self.sealed[name]
+
+    def _open(self, row: Stored) -> Any:
+        """The row's plaintext, decrypted once (only rows whose value is compared or
+        scanned are)."""
+        if row.token not in self.plaintexts:
+            try:
+                plaintext: Any = crypto.decrypt(row.token, table=self.table, row=row.id, cache=True)
+            except crypto.DecryptionError:
+                # Equal to nothing: any new value replaces it; kept, it stays as stored.
+                plaintext = crypto.Undecryptable(self.table, "value", row.token, row.id)
+            self.plaintexts[row.token] = plaintext
+        return self.plaintexts[row.token]
+
+    def plan(
+        self,
+        owner: VariableGroup | Project,
+        *,
+        allow_loader_names: bool,
+        rows: list[Stored] | None = None,
+    ) -> Plan[D]:
         """What writing the wanted definitions into `owner` changes, from its rows as they are
-        now. Raises ValidationError as full_clean would (with the organization's rule for
-        runner-loader names: `allow_loader_names`)."""
+        now (`rows`, or one query). Raises ValidationError as full_clean would (with the
+        organization's rule for runner-loader names: `allow_loader_names`)."""
         for wanted in self.wanted:
             if is_loader_name(wanted.name):
                 try:
                     validate_loader_name(wanted.name, allowed=allow_loader_names)
                 except ValidationError as error:
                     raise ValidationError({"name": error.messages}) from None
-        rows = self.rows(owner)
+        rows = self.rows(owner) if rows is None else rows
         if self.prepared is not None and self.prepared[1] == rows:
             prepared_owner, _, plan = self.prepared
             if prepared_owner is None:  # the owner was created since: its definitions too
@@ -186,20 +193,25 @@ class Definitions(Generic[D]):
             if row is None:
                 if wanted.value is None:
                     raise ValidationError({"value": "A value is required (it may be empty text)."})
+                token = self._seal(wanted.name, wanted.value)
                 definition = self._definition(
-                    owner, None, wanted.name, self.sealed[wanted.name], bool(wanted.is_secret)
+                    owner, None, wanted.name, token, bool(wanted.is_secret)
                 )
                 plan.created.append(definition)
                 self._result(plan, owner, definition, wanted.value)
                 continue
-            current = self.plaintexts[row.token]
             is_secret = row.is_secret if wanted.is_secret is None else wanted.is_secret
+            # A secret kept as it is needs no plaintext: nothing compares or scans it.
+            current = self._open(row) if wanted.value is not None or not is_secret else None
             value_changed = wanted.value is not None and current != wanted.value
             if not value_changed and is_secret == row.is_secret:
                 plan.unchanged.append(wanted.name)
-                self._result(plan, owner, self._definition(owner, row, row.name), current)
                 continue
-            token = self.sealed[wanted.name] if value_changed else crypto.Ciphertext(row.token)
+            token = (
+                self._seal(wanted.name, wanted.value)
+                if value_changed
+                else crypto.Ciphertext(row.token)
+            )
             definition = self._definition(owner, row, row.name, token, is_secret)
             # "Not a secret" acknowledged one value; a new value has to be judged again.
             definition.not_a_secret = False if value_changed else row.not_a_secret
@@ -231,8 +243,8 @@ class Definitions(Generic[D]):
         return definition
 
     def _result(self, plan: Plan[D], owner: Any, definition: D, plaintext: Any) -> None:
-        if not isinstance(plaintext, str):
-            return  # a value no key decrypts: nothing to scan
+        if definition.is_secret or definition.not_a_secret or not isinstance(plaintext, str):
+            return  # nothing the credential scan looks at (or a value no key decrypts)
         result = self.model(
             **{self.owner: owner},
             name=definition.name,
@@ -241,6 +253,36 @@ class Definitions(Generic[D]):
         )
         result.value = plaintext
         plan.result.append(result)
+
+
+def stored_rows(model: type[D], **owners: Any) -> dict[int, list[Stored]]:
+    """The rows of every owner matching the filter (`group=g`, `project__organization=o`),
+    by owner id, in id order: one query."""
+    owner_id = f"{_owner_field(model)}_id"
+    found: dict[int, list[Stored]] = {}
+    for owner, *row in (
+        model._default_manager.filter(**owners)
+        .order_by("pk")
+        .values_list(
+            owner_id, "id", "name", crypto.stored_token("value"), "is_secret", "not_a_secret"
+        )
+    ):
+        found.setdefault(owner, []).append(Stored(*row))
+    return found
+
+
+def combined(plans: Iterable[Plan[D]], model: type[D]) -> Plan[D]:
+    """The plans of many owners as one, for `write` to write in a constant number of
+    statements whatever the number of owners."""
+    total: Plan[D] = Plan(model)
+    for plan in plans:
+        total.created += plan.created
+        total.updated += plan.updated
+        total.unchanged += plan.unchanged
+        total.deleted += plan.deleted
+        total.result += plan.result
+        total.plaintexts.update(plan.plaintexts)
+    return total
 
 
 def write(plan: Plan) -> None:
@@ -285,10 +327,17 @@ def write(plan: Plan) -> None:
     transaction.on_commit(remember, using=using)
     written_rows = plan.created + plan.updated + plan.deleted
     if written_rows:  # bulk writes send no signals: the change's event is made here
-        from orgenv.notifications.changes import touched
+        from orgenv.notifications.changes import touched_in_bulk
 
-        owner = getattr(written_rows[0], _owner_field(model))
-        touched(owner, [d.name for d in written_rows])
+        # A combined plan writes the rows of many owners: one event per owner, the owners
+        # read in one query.
+        attribute = f"{_owner_field(model)}_id"
+        names: dict[int, list[str]] = {}
+        for row in written_rows:
+            names.setdefault(getattr(row, attribute), []).append(row.name)
+        owner_model = VariableGroup if model is Variable else Project
+        owners = owner_model.objects.in_bulk(list(names))
+        touched_in_bulk([(owners[pk], names[pk]) for pk in names if pk in owners])
 
 
 def history_record(model: type[Any], instances: list[Any], history_type: str) -> None:
@@ -296,6 +345,18 @@ def history_record(model: type[Any], instances: list[Any], history_type: str) ->
     simple-history makes them for one save (HistoricalRecords.create_historical_record),
     pre_create_historical_record included, then inserted in batches (their ids are not read
     back, and post_create_historical_record, which orgenv does not use, is not sent)."""
+    history = model.history.model
+    rows = _history_rows(model, instances, history_type)
+    fields = [f.attname for f in history._meta.concrete_fields if not f.primary_key]
+    rows_insert(
+        history,
+        fields=fields,
+        rows=[[getattr(row, name) for name in fields] for row in rows],
+        batch_size=BATCH_SIZE,
+    )
+
+
+def _history_rows(model: type[Any], instances: list[Any], history_type: str) -> list[Any]:
     history = model.history.model
     now = timezone.now()
     rows = []
@@ -319,10 +380,40 @@ def history_record(model: type[Any], instances: list[Any], history_type: str) ->
             using=None,
         )
         rows.append(row)
-    fields = [f.attname for f in history._meta.concrete_fields if not f.primary_key]
-    rows_insert(
-        history,
-        fields=fields,
-        rows=[[getattr(row, name) for name in fields] for row in rows],
-        batch_size=BATCH_SIZE,
-    )
+    return rows
+
+
+def history_record_m2m(model: type[Any], instances: list[Any], history_type: str) -> None:
+    """history_record for a model whose history also keeps many-to-many fields (projects:
+    members and teams; groups: projects and teams; teams: members): each history row with
+    the snapshot of the instance's links as they now are, as simple-history writes it after
+    a save or an m2m change (HistoricalRecords.create_historical_record_m2ms; its m2m
+    signals, which orgenv does not use, are not sent). A constant number of statements per
+    batch of instances."""
+    if not instances:
+        return
+    history = model.history.model
+    rows = _history_rows(model, instances, history_type)
+    history._default_manager.bulk_create(rows, batch_size=BATCH_SIZE)  # ids read back
+    row_of = {row.id: row for row in rows}  # the instance's id → its history row
+    for m2m in history._history_m2m_fields:
+        m2m_history = HistoricalRecords.m2m_models[m2m]
+        through = getattr(model, m2m.name).through
+        own = m2m.m2m_field_name()  # the through table's column naming the instance
+        other = m2m.m2m_reverse_field_name()
+        links = []
+        ids = list(row_of)
+        for start in range(0, len(ids), 4 * BATCH_SIZE):
+            links += through._default_manager.filter(
+                **{f"{own}_id__in": ids[start : start + 4 * BATCH_SIZE]}
+            ).values_list("id", f"{own}_id", f"{other}_id")
+        m2m_history._default_manager.bulk_create(
+            [
+                m2m_history(
+                    **{"id": link, "history": row_of[owner], f"{own}_id": owner},
+                    **{f"{other}_id": target},
+                )
+                for link, owner, target in links
+            ],
+            batch_size=BATCH_SIZE,
+        )

@@ -1,5 +1,6 @@
-"""apply_config's limits on untrusted files: size, entries, nesting and alias expansion each
-end fast with `FILE:LINE: problem`, and a large file within them is checked in seconds."""
+"""apply_config's limits on untrusted files: size, density, nesting and alias expansion each
+end fast with `FILE:LINE: problem`, while a large organization's file is read whatever its
+number of entries, and checked in seconds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from django.core.management import CommandError, call_command
 
 from orgenv import configuration
 from orgenv.configuration import ConfigInvalid
-from orgenv.configuration.loading import ALIAS_BUDGET, MAX_DEPTH
+from orgenv.configuration.loading import ALIAS_BUDGET, BYTES_PER_NODE, MAX_DEPTH, max_nodes
+from orgenv.configuration.validation import MAX_ERRORS
 
 # The 557-byte bomb of the report: nine levels of nine aliases (9^9 ≈ 387 million strings),
 # the last used as a mapping key, which used to be turned into text.
@@ -95,23 +97,51 @@ def test_a_file_past_the_size_limit_is_refused_before_parsing(tmp_path, settings
     ]
 
 
-def test_a_file_past_the_entry_limit_names_the_first_entry_beyond_it(
-    tmp_path, settings, db
-) -> None:
-    settings.CONFIG_MAX_ENTRIES = 5
-    lines = [
-        "organizations:",
-        "  - slug: acme",
-        "    groups:",
-        "      - name: g",
-        "        variables:",
+def test_one_huge_list_denser_than_any_organization_is_refused_with_its_line(tmp_path, db) -> None:
+    # 200,000 one-character entries in 600 KB: a node per 3 bytes, each ~0.4 KB once parsed.
+    text = "organizations:\n  - slug: acme\n    projects: [" + ", ".join(["a"] * 200_000) + "]\n"
+    size = len(text.encode())
+    started = time.monotonic()
+    errors = errors_of_file(tmp_path, text)
+    assert time.monotonic() - started < 10  # about 0.3 s: refused on the parser's events
+    budget = max_nodes(size)
+    assert errors == [
+        f"c.yaml:3: more than {budget} YAML values (scalars, lists and mappings) for a file of "
+        f"{size} bytes: an organization's file holds at most one per {BYTES_PER_NODE} bytes "
+        "(export_config writes about one per 12), so this one is padded or generated, not a "
+        "configuration."
     ]
-    lines += [f"          - {{name: V{i}, value: x}}" for i in range(4)]
-    # Entries: the organization, the group, then V0..V3: V3 (line 9) is the sixth.
-    assert errors_of_file(tmp_path, "\n".join(lines) + "\n") == [
-        "c.yaml:9: more than 5 list entries (CONFIG_MAX_ENTRIES); split the file, for "
-        "example one file per organization."
-    ]
+
+
+def test_a_large_real_organization_is_read_whatever_its_number_of_entries(tmp_path, world):
+    # 300 projects and 120 groups of 250 variables: 36,000 list entries, past the fixed limit
+    # of 25,000 there used to be; no setting changed.
+    lines = ["organizations:", "  - slug: acme", "    projects:"]
+    lines += [f"      - {{slug: p{p:03d}, environment: staging}}" for p in range(300)]
+    lines.append("    groups:")
+    for g in range(120):
+        granted = ", ".join(f"p{p:03d}" for p in range(g % 5, 300, 5))
+        lines += [f"      - name: g{g}", f"        projects: [{granted}]", "        variables:"]
+        lines += [f"          - {{name: VAR_{i}, value: v{i}}}" for i in range(250)]
+    path = tmp_path / "big.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    config = configuration.read(str(path), environ={})
+    organization = config.organizations[0]
+    assert len(organization.projects) == 300
+    assert sum(len(g.variables) for g in organization.groups) == 30_000
+
+
+def test_a_file_of_a_million_wrong_entries_lists_its_first_thousand_errors(tmp_path, world):
+    text = "organizations:\n  - slug: acme\n    groups:\n      - name: g\n        projects: ["
+    text += ", ".join(f"missing{i}" for i in range(5_000)) + "]\n"
+    errors = errors_of_file(tmp_path, text)
+    assert len(errors) == MAX_ERRORS
+    with pytest.raises(ConfigInvalid) as caught:
+        configuration.read(str(tmp_path / "c.yaml"), environ={})
+    assert caught.value.more == 5_000 - MAX_ERRORS
+    assert str(caught.value).endswith(
+        f"… and {5_000 - MAX_ERRORS} more errors (only the first {MAX_ERRORS} are listed)."
+    )
 
 
 def test_twenty_thousand_variables_are_checked_in_seconds(tmp_path, world) -> None:

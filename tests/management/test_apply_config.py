@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 
-from orgenv import crypto
+from orgenv import configuration, crypto
 from orgenv.models import AuditEvent, Organization, Project, Variable, VariableGroup
 from orgenv.tokens import token_issue
 from tests.concurrency import between_statements
@@ -150,10 +151,9 @@ def test_an_unreadable_file_is_one_clear_line(db, tmp_path):
         run(str(tmp_path / "missing.yaml"))
 
 
-def test_a_write_the_models_refuse_mid_apply_rolls_everything_back(world, tmp_path):
-    # Relabelling a group and the project it selects in one file is valid as a whole, but
-    # each model's own guard sees the other still on the old label. Known limitation: the
-    # command refuses cleanly and writes nothing (relabel in two steps instead).
+def test_a_group_and_the_project_it_selects_are_relabelled_together(world, tmp_path):
+    # Valid as a whole: the environment guard judges the grants and labels the apply
+    # leaves, not each write on its way.
     group = VariableGroup.objects.create(
         organization=world.acme, name="g", environment="production"
     )
@@ -165,14 +165,27 @@ def test_a_write_the_models_refuse_mid_apply_rolls_everything_back(world, tmp_pa
         "    projects: [{slug: new, environment: staging}, {slug: web, environment: staging}]\n"
         "    groups: [{name: g, environment: staging, projects: [web]}]\n"
     )
+    run(str(path))
+    assert Project.objects.get(slug="web").environment == "staging"
+    assert VariableGroup.objects.get(name="g").environment == "staging"
+
+
+def test_a_change_made_after_validation_that_breaks_the_guard_rolls_everything_back(
+    world, tmp_path
+):
+    # The file was valid when read; a project relabelled before the transaction makes the
+    # grant it asks for break the guard: refused whole, naming both labels.
+    path = tmp_path / "config.yaml"
+    path.write_text(VALID)
+    config = configuration.read(str(path), environ={})
+    Project.objects.filter(slug="web").update(environment="development")
     before = snapshot()
-    with pytest.raises(CommandError) as caught:
-        run(str(path))
-    message = str(caught.value)
-    assert message.startswith(f"{path} was not applied (nothing was changed): ")
-    assert "'staging'" in message and "'production'" in message
+    with pytest.raises(ValidationError) as caught:
+        configuration.apply(config)
+    message = " ".join(caught.value.messages)
+    assert "'web' is labelled 'development'" in message and "'production'" in message
     assert snapshot() == before
-    assert Project.objects.get(slug="web").environment == "production"
+    assert not Project.objects.filter(slug="api").exists()
 
 
 CHANGE = """\

@@ -12,6 +12,7 @@ from ..base import OrgenvCommand, check_actor_administers
 
 
 class Command(OrgenvCommand):
+    pauses_collector = True
     help = (
         "Make the database match a YAML file of organizations, teams, projects, groups, grants "
         "and variables (the format is in docs/commands.md). The whole file is validated before "
@@ -43,7 +44,7 @@ class Command(OrgenvCommand):
         try:
             config = configuration.read(file, prune=prune)
         except configuration.ConfigInvalid as exc:
-            count = len(exc.errors)
+            count = len(exc.errors) + exc.more
             raise CommandError(
                 f"{file} was not applied ({count} error{'s' if count != 1 else ''}; "
                 f"nothing was changed):\n{exc}"

@@ -13,6 +13,7 @@ from ..base import OrgenvCommand
 
 
 class Command(OrgenvCommand):
+    pauses_collector = True
     help = (
         "Print the current state of organizations (all of them by default) as an apply_config "
         "file: stable order, a comment naming each group's environment, secrets without their "

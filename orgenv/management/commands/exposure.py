@@ -29,6 +29,7 @@ COLUMNS = (
 
 
 class Command(OrgenvCommand):
+    pauses_collector = True
     help = (
         "Every resolution that delivered NAME — time, project, token, address, user agent, "
         "version — and a summary: the blast radius of a leaked credential. ORG/PROJECT: the "
@@ -152,8 +153,8 @@ def _table(result: Exposure) -> str:
             ]
             for d in result.deliveries
         ]
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        widths = [max(map(len, column)) for column in zip(header, *body, strict=True)]
         lines.append("")
-        for row in [header, *body]:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        template = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines += [template.format(*row).rstrip() for row in [header, *body]]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from ..base import OrgenvCommand
 
 
 class Command(OrgenvCommand):
+    pauses_collector = True
     help = (
         "Print an organization's hygiene: secrets by age and last delivery, groups that "
         "reach no project, definitions shadowed everywhere, tokens unused or expiring, "

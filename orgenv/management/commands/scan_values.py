@@ -14,6 +14,7 @@ from ..base import OrgenvCommand
 
 
 class Command(OrgenvCommand):
+    pauses_collector = True
     help = (
         "List every public value that looks like a credential (detect-secrets rules), by "
         "organization, owner and name, with the rules it matched; never the value. Exit "
