@@ -381,6 +381,8 @@ ORGENV_PERIODIC_TASKS = {
     "orgenv.notifications.tasks.prune": 60 * 60,
     # Open change requests past their 7 days: closed, their authors mailed.
     "orgenv.changes.tasks.expire": 10 * 60,
+    # Endpoints failing for WEBHOOK_DISABLE_AFTER_DAYS disabled, their admins mailed.
+    "orgenv.notifications.tasks.disable_failing": 10 * 60,
 }
 # How often a db_worker's scheduler looks for due periodic tasks.
 PERIODIC_TICK_SECONDS = env.float("PERIODIC_TICK_SECONDS", default=10)
@@ -391,6 +393,16 @@ NOTIFICATION_RECOVER_AFTER_SECONDS = env.float("NOTIFICATION_RECOVER_AFTER_SECON
 # first wait (doubling, at most 6 h apart, with jitter) for this many hours.
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30)
 WEBHOOK_RETRY_HOURS = env.float("WEBHOOK_RETRY_HOURS", default=24)
+# Webhook deliveries (orgenv.notifications.sending): the whole attempt's time limit, and the
+# hosts that may be reached over http or at a private address (a comma-separated list of
+# host names or addresses, such as `hooks.internal,10.0.0.7`); every other destination must
+# be https and resolve to a public address.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10)
+WEBHOOK_ALLOWED_HOSTS = [
+    h.strip().lower() for h in env.list("WEBHOOK_ALLOWED_HOSTS", default=[]) if h.strip()
+]
+# An endpoint whose every attempt failed for this many days is disabled (its admins mailed).
+WEBHOOK_DISABLE_AFTER_DAYS = env.float("WEBHOOK_DISABLE_AFTER_DAYS", default=3)
 # Days a notification (and its delivery log) is kept once every part of it is done.
 NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=30)
 # The address links in notifications point to (https://orgenv.example.com); without it, the

@@ -11,6 +11,7 @@ class OrgenvConfig(AppConfig):
         from . import checks, signals  # noqa: F401
         from .accounts import receivers as account_receivers  # noqa: F401
         from .audit import receivers  # noqa: F401
+        from .notifications import changes  # noqa: F401  (group and project events)
         from .operations import metrics  # noqa: F401  (its counters' receivers)
 
         _without_task_admin()

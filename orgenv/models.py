@@ -496,6 +496,7 @@ class AuditEvent(models.Model):
         CHANGE_EXPIRED = "change_expired", "change request expired"
         CHANGE_APPLIED = "change_applied", "requested change applied"
         CHANGE_FORCED = "change_forced", "change forced (break glass)"
+        WEBHOOK_CHANGED = "webhook_changed", "webhook endpoint changed"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)

@@ -26,6 +26,7 @@ from django.db.models import DEFERRED, Model
 from django.utils import timezone
 
 from orgenv.audit import events as audit
+from orgenv.notifications import emit
 from orgenv.selectors.statements import first_read, per_vendor
 
 from .models import AuditEvent, Organization, Project, ProjectToken
@@ -135,6 +136,7 @@ def token_issue(
         token=token,
         detail={"expires_at": expires_at.isoformat() if expires_at else None},
     )
+    emit.token_created(token)
     return token, f"{token.prefix}.{secret}"
 
 
@@ -186,6 +188,7 @@ def token_revoke(*, token: ProjectToken) -> ProjectToken:
             AuditEvent.Kind.TOKEN_REVOKED,
             token=token,
         )
+        emit.token_revoked(token)
     return token
 
 

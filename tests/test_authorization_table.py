@@ -27,12 +27,16 @@ from orgenv.models import (
     ProjectVariable,
     Team,
 )
+from orgenv.notifications.endpoints import endpoint_create
+from orgenv.notifications.models import new_signing_secret
 from tests.conftest import make_group
 
 SECRET = "tbl-Secret-4f1c-never-in-a-body"
 PROJECT_SECRET = "tbl-ProjectSecret-77aa-never-in-a-body"
 GLOBEX_SECRET = "tbl-Globex-Secret-9e0d-never-in-a-body"
-SECRETS = (SECRET, PROJECT_SECRET, GLOBEX_SECRET)
+# A webhook's signing secret is shown once, in the answer to the POST that made it.
+WEBHOOK_SECRET = new_signing_secret()
+SECRETS = (SECRET, PROJECT_SECRET, GLOBEX_SECRET, WEBHOOK_SECRET)
 
 PERSONAS = (
     "superuser",
@@ -161,6 +165,14 @@ TABLE: dict[str, str] = {
     "admin/orgs/<slug:org_slug>/audit/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/requests/": ACME_WORKSPACE,
     "admin/orgs/<slug:org_slug>/requests/<int:pk>/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/webhooks/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/webhooks/add/": ACME_WORKSPACE,
+    "admin/orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/": ACME_WORKSPACE,
+    # Its buttons are POSTs; a GET asks the remove question.
+    "admin/orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/do/": ACME_WORKSPACE.replace(
+        "200", "405"
+    ),
+    "admin/orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/delete/": ACME_WORKSPACE,
     # A GET asks for confirmation (the POST revokes); a GET shows the paste box.
     "admin/orgenv/projecttoken/<path:object_id>/revoke/": ACME_WORKSPACE,
     "admin/orgenv/variablegroup/<path:object_id>/paste/": ACME_WORKSPACE,
@@ -309,11 +321,19 @@ def objects(db) -> dict:
         author_name="alice",
         base_version="0.0",
     )
+    webhook, _ = endpoint_create(
+        organization=acme,
+        name="deploy",
+        url="https://hooks.example.com/x",
+        events=["webhook.test"],
+        secret=WEBHOOK_SECRET,
+    )
     return {
         "users": users,
         "per_model": per_model,
         "invitation": invitation,
         "change_request": change_request,
+        "webhook": webhook,
     }
 
 
@@ -343,6 +363,7 @@ def url_for(route: str, objects: dict) -> str:
         "<slug:org>": "acme",
         "<slug:project>": "web",
         "<str:name>": "DB_PASSWORD",
+        "<int:endpoint_id>": str(objects["webhook"].pk),
     }
     for placeholder, value in replacements.items():
         url = url.replace(placeholder, value)

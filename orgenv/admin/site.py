@@ -13,7 +13,7 @@ from django.urls import path
 
 from orgenv.people.views import people
 
-from . import reviewing, workspace
+from . import reviewing, webhooks, workspace
 
 
 def _view(view: object) -> object:
@@ -48,6 +48,24 @@ WORKSPACE_PATTERNS = [
         "orgs/<slug:org_slug>/requests/<int:pk>/",
         _view(reviewing.request_page),
         name="orgenv_change_request",
+    ),
+    # The Webhooks tab (orgenv.admin.webhooks).
+    path("orgs/<slug:org_slug>/webhooks/", _view(webhooks.webhooks), name="orgenv_webhooks"),
+    path("orgs/<slug:org_slug>/webhooks/add/", _view(webhooks.add), name="orgenv_webhook_add"),
+    path(
+        "orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/",
+        _view(webhooks.endpoint),
+        name="orgenv_webhook",
+    ),
+    path(
+        "orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/do/",
+        _view(webhooks.action),
+        name="orgenv_webhook_action",
+    ),
+    path(
+        "orgs/<slug:org_slug>/webhooks/<int:endpoint_id>/delete/",
+        _view(webhooks.delete),
+        name="orgenv_webhook_delete",
     ),
 ]
 

@@ -1,5 +1,5 @@
 """The organization workspace: tabs Environment Variables, Projects, People, Tokens, Change
-requests, Audit.
+requests, Audit, Webhooks.
 
 Each tab is a page of the admin site (orgenv.admin.site) scoped to one organization: the
 organization comes from the URL and orgenv.access decides, for every request, whether the
@@ -42,6 +42,7 @@ TABS = (
     ("tokens", "Tokens"),
     ("requests", "Change requests"),
     ("audit", "Audit"),
+    ("webhooks", "Webhooks"),
 )
 
 
@@ -79,6 +80,7 @@ def tabs(organization: Organization, current: str) -> list[Tab]:
         "tokens": reverse("admin:orgenv_workspace_tokens", args=(slug,)),
         "requests": reverse("admin:orgenv_change_requests", args=(slug,)),
         "audit": reverse("admin:orgenv_workspace_audit", args=(slug,)),
+        "webhooks": reverse("admin:orgenv_webhooks", args=(slug,)),
     }
     counts = {"requests": ChangeRequest.objects.filter(organization=organization).open().count()}
     return [Tab(key, label, urls[key], key == current, counts.get(key)) for key, label in TABS]

@@ -29,6 +29,7 @@ from orgenv.accounts.freshness import is_fresh
 from orgenv.audit import events as audit
 from orgenv.crypto import DecryptionError
 from orgenv.models import AuditEvent
+from orgenv.notifications import emit
 from orgenv.selectors.layers import load_layers, reveal
 
 from .serializers import (
@@ -128,6 +129,13 @@ class RevealView(OrgenvAPIView):
                         "secret": resolved.is_secret,
                         "reason": reason.strip(),
                     },
+                )
+                emit.secret_revealed(
+                    project=project_obj,
+                    name=name,
+                    source=resolved.source,
+                    actor=request.user,
+                    audit_event=event.pk,
                 )
         except (DatabaseError, DecryptionError):
             logger.exception("Reveal of %s in %s failed", name, project_obj)

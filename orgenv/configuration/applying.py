@@ -34,6 +34,8 @@ from ..models import (
     VariableGroup,
     starts_protected,
 )
+from ..notifications import endpoints
+from ..notifications.models import WebhookEndpoint
 from ..services import definitions
 from ..services.bulk import rows_update
 from ..validators import environment_guard_errors
@@ -52,6 +54,8 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     # org slug → the protected groups changed, with the names (orgenv.changes.operators).
     protected: dict[str, list[Touched]] = field(default_factory=dict)
+    # `acme/deploy: whsec_…`: the signing secrets generated for new webhooks, printed once.
+    secrets: list[str] = field(default_factory=list, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -126,6 +130,7 @@ THINGS = [
     "groups",
     "grants",
     "variables",
+    "webhooks",
 ]
 OUTCOMES = ["created", "added", "updated", "deleted", "unchanged"]
 
@@ -337,6 +342,8 @@ class _Applier:
             self.write()
         if watch.touched:
             self.summary.protected[spec.slug] = watch.touched
+        if spec.webhooks is not None:
+            self.apply_webhooks()
         if changes:
             # Not kept in the plaintext cache: a dry run rolls it back.
             after = opened(load_world(self.org), committed=False)
@@ -515,6 +522,40 @@ class _Applier:
             for slug in g.teams or []:
                 if self.link("group teams", group, self.teams[slug]):
                     self.counts["grants", "added"] += 1
+
+    def apply_webhooks(self) -> None:
+        """Endpoints by name: created (with the secret of secret_from_env, or a new one,
+        printed once), updated, rotated to a new secret_from_env (the previous one signs for
+        24 hours), removed with --prune when the file no longer lists them."""
+        current = {e.name: e for e in WebhookEndpoint.objects.filter(organization=self.org)}
+        for w in self.spec.webhooks or []:
+            endpoint = current.pop(w.name, None)
+            fields = {"name": w.name, "url": w.url, "events": w.events, "format": w.format}
+            if endpoint is None:
+                endpoint, secret = endpoints.endpoint_create(
+                    organization=self.org,
+                    secret=w.secret,
+                    enabled=w.enabled is not False,
+                    **fields,
+                )
+                if w.secret is None:
+                    self.summary.secrets.append(f"{self.org.slug}/{w.name}: {secret}")
+                self.counts["webhooks", "created"] += 1
+                continue
+            before = (endpoint.url, endpoint.events, endpoint.format, endpoint.enabled)
+            endpoints.endpoint_update(endpoint=endpoint, **fields)
+            if w.enabled is not None:
+                endpoints.endpoint_set_enabled(endpoint=endpoint, enabled=w.enabled)
+            rotated = w.secret is not None and w.secret != endpoint.secret
+            if rotated:
+                endpoints.endpoint_rotate(endpoint=endpoint, secret=w.secret)
+            after = (endpoint.url, endpoint.events, endpoint.format, endpoint.enabled)
+            changed = rotated or before != after
+            self.counts["webhooks", "updated" if changed else "unchanged"] += 1
+        if self.prune:
+            for endpoint in current.values():
+                endpoints.endpoint_delete(endpoint=endpoint)
+                self.counts["webhooks", "deleted"] += 1
 
     def plan_variables(self) -> list[tuple[str, definitions.Plan]]:
         """Each listed owner's variables planned against its rows as read in this

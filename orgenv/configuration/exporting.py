@@ -2,7 +2,8 @@
 
 The output is stable (everything sorted, no timestamp) so that two exports of the same state
 are byte for byte equal and diff well in a repository. Secrets are written without a value
-(`{name: X, secret: true}`), which apply_config reads as "keep the current value"; so
+(`{name: X, secret: true}`), which apply_config reads as "keep the current value", and
+webhooks without their signing secrets (kept likewise); so
 `export_config | apply_config` plans no change. Every string is double-quoted by PyYAML
 itself, so any value (multi-line, `#`, `: `, `true`, non-ASCII) reads back exactly.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 
 import yaml
 
-from ..models import Membership, Organization, Project, Team, VariableGroup
+from ..models import Membership, Organization, Project, Team, VariableGroup, WebhookEndpoint
 
 
 def _q(text: str) -> str:
@@ -118,6 +119,22 @@ def export_organization(org: Organization) -> list[str]:
         lines += _variables(
             ((v.name, v.value, v.is_secret) for v in group.variables.all()), "        "
         )
+
+    webhooks = list(WebhookEndpoint.objects.filter(organization=org).order_by("name"))
+    if webhooks:
+        lines.append(
+            "    # Webhooks without their signing secrets: an apply keeps the current one "
+            "(secret_from_env: NAME sets one)."
+        )
+    lines.append("    webhooks:" if webhooks else "    webhooks: []")
+    for hook in webhooks:
+        lines += [
+            f"      - name: {_q(hook.name)}",
+            f"        url: {_q(hook.url)}",
+            f"        events: {_list(hook.events)}",
+            f"        format: {_q(hook.format)}",
+            f"        enabled: {'true' if hook.enabled else 'false'}",
+        ]
     return lines
 
 

@@ -76,6 +76,17 @@ class GroupSpec:
 
 
 @dataclass
+class WebhookSpec:
+    name: str
+    url: str
+    events: list[str]
+    format: str = "standard"
+    secret: str | None = None  # from the environment variable secret_from_env; never the file
+    secret_from_env: str | None = None
+    enabled: bool | None = None  # None: a new endpoint is enabled, an existing one keeps it
+
+
+@dataclass
 class OrganizationSpec:
     slug: str
     name: str | None = None
@@ -84,6 +95,7 @@ class OrganizationSpec:
     teams: list[TeamSpec] = field(default_factory=list)
     projects: list[ProjectSpec] = field(default_factory=list)
     groups: list[GroupSpec] = field(default_factory=list)
+    webhooks: list[WebhookSpec] | None = None  # None: endpoints left as they are
 
 
 @dataclass
@@ -107,7 +119,17 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-ORGANIZATION_KEYS = ("slug", "name", "allow_loader_names", "members", "teams", "projects", "groups")
+ORGANIZATION_KEYS = (
+    "slug",
+    "name",
+    "allow_loader_names",
+    "members",
+    "teams",
+    "projects",
+    "groups",
+    "webhooks",
+)
+WEBHOOK_KEYS = ("name", "url", "events", "format", "secret_from_env", "enabled")
 MEMBER_KEYS = ("user", "role")
 TEAM_KEYS = ("slug", "projects", "members")
 PROJECT_KEYS = ("slug", "name", "environment", "members", "variables")
@@ -483,6 +505,7 @@ class _OrganizationReader:
         self.projects()
         self.teams()
         self.groups()
+        self.webhooks()
         return self.spec
 
     def entries(
@@ -692,6 +715,78 @@ class _OrganizationReader:
             self.spec.groups.append(group)
             self.guard_listed_group(group, entry, path, listed)
         self.guard_unlisted_groups(listed_groups)
+
+    def webhooks(self) -> None:
+        """Webhook endpoints: name, url, events, format, enabled, and the signing secret only
+        as the name of an environment variable (secret_from_env), never its text."""
+        from orgenv.notifications import endpoints, events
+        from orgenv.notifications.sending import url_problem
+
+        v = self.v
+        if "webhooks" not in self.item:
+            return
+        self.spec.webhooks = []
+        for entry, name, path in self.entries("webhooks", WEBHOOK_KEYS, "name"):
+            url = v.text(entry, "url", path, max_length=2000)
+            if url is None:
+                v.error(entry.line, f"{path}.url", "required: the https:// address to post to.")
+            elif (problem := url_problem(url)) is not None:
+                v.error(entry.key_lines["url"], f"{path}.url", problem)
+                url = None
+            chosen = v.names(entry, "events", path, "an event name")
+            if chosen is None:
+                v.error(entry.line, f"{path}.events", "required: the list of events to send.")
+            elif not chosen:
+                v.error(entry.key_lines["events"], f"{path}.events", "list at least one event.")
+                chosen = None
+            else:
+                for event, line in chosen:
+                    if event not in events.WEBHOOK_EVENTS:
+                        v.error(
+                            line,
+                            f"{path}.events",
+                            f"{event!r} is not an event; use one of "
+                            f"{', '.join(events.WEBHOOK_EVENTS)}.",
+                        )
+                        chosen = None
+                        break
+            format_ = v.text(entry, "format", path) or "standard"
+            if format_ not in ("standard", "slack"):
+                v.error(
+                    entry.key_lines["format"],
+                    f"{path}.format",
+                    f"{format_!r} is not a format; use standard or slack.",
+                )
+            enabled = entry.get("enabled")
+            if enabled is not None and not isinstance(enabled, bool):
+                v.error(
+                    entry.key_lines["enabled"],
+                    f"{path}.enabled",
+                    f"expected true or false, found {_kind(enabled)}.",
+                )
+            spec = WebhookSpec(
+                name, url or "", [e for e, _ in chosen or []], format_, enabled=enabled
+            )
+            variable = v.text(entry, "secret_from_env", path)
+            if variable is not None:
+                spec.secret_from_env = variable
+                where = (entry.key_lines["secret_from_env"], f"{path}.secret_from_env")
+                if variable in settings.ORGENV_SERVER_ENV_NAMES:
+                    v.error(
+                        *where,
+                        f"{variable} is a setting of the orgenv server itself; a webhook's "
+                        "secret has its own variable.",
+                    )
+                elif variable not in v.environ:
+                    v.error(*where, f"the environment variable {variable} is not set.")
+                else:
+                    try:
+                        endpoints.validate_secret(v.environ[variable])
+                    except ValidationError as error:
+                        v.error(*where, f"{variable}: {' '.join(error.messages)}")
+                    else:
+                        spec.secret = v.environ[variable]
+            self.spec.webhooks.append(spec)
 
     def guard_listed_group(
         self, group: GroupSpec, entry: Mapping, path: str, listed: dict[str, int]

@@ -23,6 +23,7 @@ def notify(
     actor: Any = None,
     link: str | None = None,
     email_to: Literal["admins"] | Iterable[Any] | None = None,
+    about: Mapping[str, int] | None = None,
 ) -> Notification:
     """Record that something happened in `organization`, for its webhooks and by email.
 
@@ -48,6 +49,9 @@ def notify(
       commit, from the worker; it holds the summary, the names and the link, never a value.
       Without EMAIL_URL no mail is sent.
 
+    - `about`: for orgenv.notifications.changes only: the group or project whose reach and
+      version the worker adds to `data` before sending.
+
     Returns the Notification (its `message_id` is the webhooks' `webhook-id`).
     """
     if event_type not in events.TYPES:
@@ -67,6 +71,7 @@ def notify(
         actor=body["actor"],
         data=body,
         email_to=_recipients(email_to),
+        about=dict(about) if about else None,
     )
     if notification.email_to is not None and settings.EMAIL_URL:
         notification.email_due_at = notification.created_at

@@ -4,9 +4,13 @@
   notification (one per subscribed endpoint, orgenv.notifications.webhooks) and sends its
   emails. Each part is claimed before it is done, so two dispatches of one notification
   (the normal one and a recovery) never do a part twice at once.
+- `deliver(id)`: one attempt of one webhook delivery (orgenv.notifications.webhooks), enqueued
+  after the fan-out's commit and, for a retry, with `run_after` its next time.
 - `recover()`, periodic: enqueues again what waited too long (its task was lost with a
   killed worker, or its enqueue after the commit failed).
 - `prune()`, periodic: deletes what is done and older than NOTIFICATION_RETENTION_DAYS.
+- `disable_failing()`, periodic: disables the endpoints failing for WEBHOOK_DISABLE_AFTER_DAYS
+  and mails their admins.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskContext, task
 
 from orgenv.services.bulk import let_others_write
 
@@ -35,15 +39,24 @@ RECOVER_BATCH = 1000
 PRUNE_BATCH = 1000
 
 
-def retry_window() -> timedelta:
-    return timedelta(hours=settings.WEBHOOK_RETRY_HOURS)
-
-
 @task()
 def dispatch(notification_id: int) -> None:
     """Make the notification's webhook deliveries, then send its emails."""
     webhooks.fan_out(notification_id)
     _send_emails(notification_id)
+
+
+@task(takes_context=True)
+def deliver(context: TaskContext, delivery_id: int) -> bool | None:
+    """One attempt of a webhook delivery, if it is still due and no other worker holds it."""
+    worker = (context.task_result.worker_ids or [""])[-1]
+    return webhooks.deliver(delivery_id, worker=worker)
+
+
+@task()
+def disable_failing() -> int:
+    """Disable the endpoints every delivery of which failed for WEBHOOK_DISABLE_AFTER_DAYS."""
+    return webhooks.disable_failing()
 
 
 def _send_emails(notification_id: int) -> None:
@@ -68,7 +81,7 @@ def _send_emails(notification_id: int) -> None:
 
 def _email_failed(notification: Notification, error: Exception) -> None:
     now = timezone.now()
-    if now - notification.created_at > retry_window():
+    if now - notification.created_at > webhooks.retry_window():
         Notification.objects.filter(pk=notification.pk).update(email_due_at=None)
         logger.error(
             "notification %s: emails given up after %d attempts (%s)",
@@ -77,7 +90,7 @@ def _email_failed(notification: Notification, error: Exception) -> None:
             type(error).__name__,
         )
         return
-    due = now + backoff(notification.email_attempts, base=retry_base())
+    due = now + backoff(notification.email_attempts, base=webhooks.retry_base())
     Notification.objects.filter(pk=notification.pk).update(email_due_at=due)
     logger.warning(
         "notification %s: emails not sent (%s: %s); next try at %s",
@@ -89,10 +102,6 @@ def _email_failed(notification: Notification, error: Exception) -> None:
     dispatch.using(run_after=due).enqueue(notification.pk)
 
 
-def retry_base() -> timedelta:
-    return timedelta(seconds=settings.WEBHOOK_RETRY_BASE_SECONDS)
-
-
 @task()
 def recover() -> dict[str, int]:
     """Enqueue again every outbox row that waited NOTIFICATION_RECOVER_AFTER_SECONDS past its
@@ -100,7 +109,7 @@ def recover() -> dict[str, int]:
     deliveries due whose lease has run out (orgenv.notifications.webhooks)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.NOTIFICATION_RECOVER_AFTER_SECONDS)
-    oldest = now - retry_window()
+    oldest = now - webhooks.retry_window()
     ids = list(
         Notification.objects.filter(
             Q(dispatched_at__isnull=True, created_at__lt=stale) | Q(email_due_at__lt=stale),

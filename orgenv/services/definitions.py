@@ -325,6 +325,19 @@ def write(plan: Plan) -> None:
 
     # Once committed: a write rolled back (a dry run, a failure) leaves no plaintext behind.
     transaction.on_commit(remember, using=using)
+    written_rows = plan.created + plan.updated + plan.deleted
+    if written_rows:  # bulk writes send no signals: the change's event is made here
+        from orgenv.notifications.changes import touched_in_bulk
+
+        # A combined plan writes the rows of many owners: one event per owner, the owners
+        # read in one query.
+        attribute = f"{_owner_field(model)}_id"
+        names: dict[int, list[str]] = {}
+        for row in written_rows:
+            names.setdefault(getattr(row, attribute), []).append(row.name)
+        owner_model = VariableGroup if model is Variable else Project
+        owners = owner_model.objects.in_bulk(list(names))
+        touched_in_bulk([(owners[pk], names[pk]) for pk in names if pk in owners])
 
 
 def history_record(model: type[Any], instances: list[Any], history_type: str) -> None:

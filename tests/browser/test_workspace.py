@@ -78,6 +78,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         "Tokens",
         "Change requests",
         "Audit",
+        "Webhooks",
     ]
     row = page.locator("#group-production-db")
     assert "production" in row.inner_text() and "3 projects" in row.inner_text()
@@ -92,6 +93,7 @@ def test_manage_acme_opens_the_workspace_and_every_tab_fits(page, demo, width) -
         ("Tokens", "tokens"),
         ("Change requests", "change-requests"),
         ("Audit", "audit"),
+        ("Webhooks", "webhooks"),
     ):
         page.get_by_role("navigation", name="Workspace of acme").get_by_role(
             "link", name=tab

@@ -1,13 +1,16 @@
 """The task worker in the test's own process and transaction: django-tasks-db's Worker runs
 each ready task (its run_task, the very code db_worker runs) after the claim db_worker makes.
 Worker.run itself is not used here: it closes the connection between tasks, which would end
-the test's transaction. The worker as a process is tested in test_worker_process.py."""
+the test's transaction. A task's own after-commit callbacks (the deliveries a fan-out
+enqueues) run when the task ends, as they do in the worker, whose tasks commit. The worker as
+a process is tested in test_worker_process.py."""
 
 from __future__ import annotations
 
 import time
 
 from django.db import transaction
+from django.test import TestCase
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
@@ -34,7 +37,8 @@ def run_ready() -> int:
                 task_result.claim(WORKER.worker_id)
         if task_result is None:
             return ran
-        WORKER.run_task(task_result)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            WORKER.run_task(task_result)
         ran += 1
 
 

@@ -76,6 +76,13 @@ class Command(OrgenvCommand):
         self.stdout.write("Plan (effective environments):" if dry else "Effect on environments:")
         for line in summary.plan_lines():
             self.stdout.write(f"  {line}")
+        if summary.secrets and not dry:
+            self.stdout.write(
+                "Signing secrets of the new webhooks (shown this once: put each in its "
+                "receiver now, or give the next apply a secret_from_env):"
+            )
+            for line in summary.secrets:
+                self.stdout.write(f"  {line}")
         for warning in summary.warnings:
             self.stderr.write(f"warning: {warning}")
 
